@@ -667,6 +667,8 @@ make_path(struct loader *L, const char *v)
 
 	if (v[0] == '/')
 		return arena_strdup(L->cfg, v);
+	while (v[0] == '.' && v[1] == '/')
+		v += 2;
 	n = strlen(L->dir) + strlen(v) + 2;
 	p = arena_alloc(L->cfg, n);
 	snprintf(p, n, "%s/%s", L->dir, v);

@@ -7,6 +7,7 @@
 #define CALGATE_CONFIG_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "policy/gate.h"
@@ -43,6 +44,7 @@ struct user_conf {
 	int poll_interval;		/* seconds */
 
 	struct gate_policy policy;	/* effective: [policy] + overrides */
+	int64_t store_id;		/* users.id, filled in by serve */
 	int line;			/* where the section starts */
 };
 

@@ -1,0 +1,1124 @@
+/*
+ * server/store.c: all SQL lives here. See store.h for the model.
+ * Connections are per thread (pthread key) so readers never wait for one
+ * another; SQLite's WAL lets them read while one writer writes. Prepared
+ * statements are cached per connection, keyed by the address of their
+ * (static) SQL text.
+ */
+#include "server/store.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "server/log.h"
+
+#define STMT_CACHE	128
+#define BUSY_MS		10000
+
+struct stmt_slot {
+	const char *sql;
+	sqlite3_stmt *st;
+};
+
+struct conn {
+	sqlite3 *db;
+	struct store *store;
+	int depth;			/* transaction nesting */
+	int failed;			/* an inner level rolled back */
+	struct conn *prev, *next;
+	struct stmt_slot cache[STMT_CACHE];
+};
+
+struct store {
+	char *path;
+	pthread_key_t key;
+	pthread_mutex_t mu;
+	struct conn *conns;
+};
+
+/* ---- schema --------------------------------------------------------- */
+
+/*
+ * Forward migrations: entry i takes user_version i to i + 1. Append only;
+ * never edit an entry that has shipped.
+ */
+static const char *const migrations[] = {
+	/* 0 -> 1 */
+	"CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+	"INSERT INTO meta VALUES ('seq', 0);"
+	"CREATE TABLE users ("
+	"  id INTEGER PRIMARY KEY,"
+	"  name TEXT NOT NULL UNIQUE);"
+	"CREATE TABLE collections ("
+	"  id INTEGER PRIMARY KEY,"
+	"  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+	"  path TEXT NOT NULL,"
+	"  parent_id INTEGER REFERENCES collections(id) ON DELETE CASCADE,"
+	"  is_calendar INTEGER NOT NULL DEFAULT 0,"
+	"  displayname TEXT, description TEXT, color TEXT, sort_order TEXT,"
+	"  timezone TEXT,"
+	"  components TEXT NOT NULL DEFAULT 'VEVENT,VTODO,VJOURNAL',"
+	"  synctoken INTEGER NOT NULL DEFAULT 0,"
+	"  created INTEGER NOT NULL, modified INTEGER NOT NULL,"
+	"  UNIQUE (user_id, path));"
+	"CREATE INDEX collections_parent ON collections(parent_id);"
+	"CREATE TABLE objects ("
+	"  id INTEGER PRIMARY KEY,"
+	"  collection_id INTEGER NOT NULL"
+	"    REFERENCES collections(id) ON DELETE CASCADE,"
+	"  name TEXT NOT NULL,"
+	"  uid TEXT, component TEXT, organizer TEXT,"
+	"  scheduling INTEGER NOT NULL DEFAULT 0,"
+	"  dtstart INTEGER NOT NULL, dtend INTEGER NOT NULL,"
+	"  etag INTEGER NOT NULL,"
+	"  content_type TEXT NOT NULL,"
+	"  data BLOB NOT NULL,"
+	"  modified INTEGER NOT NULL,"
+	"  UNIQUE (collection_id, name));"
+	"CREATE UNIQUE INDEX objects_coll_uid ON objects(collection_id, uid)"
+	"  WHERE uid IS NOT NULL;"
+	"CREATE INDEX objects_uid ON objects(uid) WHERE uid IS NOT NULL;"
+	"CREATE INDEX objects_span ON objects(collection_id, dtstart, dtend);"
+	"CREATE TABLE props ("
+	"  collection_id INTEGER NOT NULL"
+	"    REFERENCES collections(id) ON DELETE CASCADE,"
+	"  object TEXT NOT NULL DEFAULT '',"
+	"  ns TEXT NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL,"
+	"  PRIMARY KEY (collection_id, object, ns, name));"
+	"CREATE TABLE changes ("
+	"  collection_id INTEGER NOT NULL"
+	"    REFERENCES collections(id) ON DELETE CASCADE,"
+	"  name TEXT NOT NULL,"
+	"  seq INTEGER NOT NULL,"
+	"  deleted INTEGER NOT NULL,"
+	"  PRIMARY KEY (collection_id, name));"
+	"CREATE INDEX changes_seq ON changes(collection_id, seq);"
+	"CREATE TABLE accounts ("
+	"  user_id INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,"
+	"  uidvalidity INTEGER, last_uid INTEGER NOT NULL DEFAULT 0,"
+	"  state TEXT NOT NULL DEFAULT 'new', detail TEXT,"
+	"  last_ok INTEGER, next_try INTEGER);"
+	"CREATE TABLE imip_log ("
+	"  id INTEGER PRIMARY KEY,"
+	"  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+	"  ts INTEGER NOT NULL,"
+	"  uidvalidity INTEGER, imap_uid INTEGER,"
+	"  message_id TEXT, cal_hash TEXT,"
+	"  from_addr TEXT, subject TEXT,"
+	"  method TEXT, ical_uid TEXT, summary TEXT, dtstart TEXT,"
+	"  decision TEXT NOT NULL, reason TEXT NOT NULL, hint TEXT,"
+	"  detail TEXT,"
+	"  raw BLOB,"
+	"  attempts INTEGER NOT NULL DEFAULT 0, next_retry INTEGER);"
+	"CREATE INDEX imip_log_user_ts ON imip_log(user_id, ts);"
+	"CREATE INDEX imip_log_msg ON imip_log(user_id, message_id, cal_hash);"
+	"CREATE TABLE itip_replies ("
+	"  object_id INTEGER NOT NULL REFERENCES objects(id) ON DELETE CASCADE,"
+	"  attendee TEXT NOT NULL, recurrence_id TEXT NOT NULL DEFAULT '',"
+	"  sequence INTEGER NOT NULL, dtstamp TEXT NOT NULL,"
+	"  PRIMARY KEY (object_id, attendee, recurrence_id));"
+	"CREATE TABLE itip_proposals ("
+	"  id INTEGER PRIMARY KEY,"
+	"  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+	"  uid TEXT NOT NULL, method TEXT NOT NULL, from_addr TEXT,"
+	"  ts INTEGER NOT NULL, data TEXT NOT NULL,"
+	"  state TEXT NOT NULL DEFAULT 'pending');",
+};
+#define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
+
+/* ---- connections ---------------------------------------------------- */
+
+static void
+conn_close(struct conn *c)
+{
+	for (int i = 0; i < STMT_CACHE; i++)
+		if (c->cache[i].st)
+			sqlite3_finalize(c->cache[i].st);
+	sqlite3_close(c->db);
+	free(c);
+}
+
+/* Thread exit: unlink and close this thread's connection. */
+static void
+conn_release(void *p)
+{
+	struct conn *c = p;
+	struct store *st = c->store;
+
+	pthread_mutex_lock(&st->mu);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		st->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	pthread_mutex_unlock(&st->mu);
+	conn_close(c);
+}
+
+static sqlite3 *
+db_open(const char *path, char *err, size_t errlen)
+{
+	sqlite3 *db = NULL;
+	int rc;
+
+	rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "cannot open %s: %s", path,
+		    db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+		sqlite3_close(db);
+		return NULL;
+	}
+	sqlite3_busy_timeout(db, BUSY_MS);
+	sqlite3_extended_result_codes(db, 1);
+	if (sqlite3_exec(db, "PRAGMA journal_mode=WAL;"
+	    "PRAGMA synchronous=NORMAL;"
+	    "PRAGMA foreign_keys=ON;", NULL, NULL, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "cannot set up %s: %s", path,
+		    sqlite3_errmsg(db));
+		sqlite3_close(db);
+		return NULL;
+	}
+	return db;
+}
+
+static struct conn *
+conn_get(struct store *st)
+{
+	struct conn *c = pthread_getspecific(st->key);
+	char err[512];
+
+	if (c != NULL)
+		return c;
+	c = calloc(1, sizeof *c);
+	if (c == NULL)
+		return NULL;
+	c->db = db_open(st->path, err, sizeof err);
+	if (c->db == NULL) {
+		log_error("store open %s", err);
+		free(c);
+		return NULL;
+	}
+	c->store = st;
+	pthread_mutex_lock(&st->mu);
+	c->next = st->conns;
+	if (st->conns)
+		st->conns->prev = c;
+	st->conns = c;
+	pthread_mutex_unlock(&st->mu);
+	pthread_setspecific(st->key, c);
+	return c;
+}
+
+/* The cached, reset statement for sql (a string literal), or NULL. */
+static sqlite3_stmt *
+stmt(struct conn *c, const char *sql)
+{
+	size_t h = ((uintptr_t)sql >> 3) % STMT_CACHE;
+
+	for (size_t i = 0; i < STMT_CACHE; i++) {
+		struct stmt_slot *s = &c->cache[(h + i) % STMT_CACHE];
+
+		if (s->sql == sql) {
+			sqlite3_reset(s->st);
+			sqlite3_clear_bindings(s->st);
+			return s->st;
+		}
+		if (s->sql == NULL) {
+			if (sqlite3_prepare_v3(c->db, sql, -1,
+			    SQLITE_PREPARE_PERSISTENT, &s->st, NULL)) {
+				log_error("store prepare error=%s",
+				    sqlite3_errmsg(c->db));
+				return NULL;
+			}
+			s->sql = sql;
+			return s->st;
+		}
+	}
+	log_error("store statement cache full");
+	return NULL;
+}
+
+static int
+db_fail(struct conn *c, const char *what)
+{
+	log_error("store %s error=\"%s\"", what, sqlite3_errmsg(c->db));
+	return -1;
+}
+
+/* ---- open, close, transactions ---------------------------------------- */
+
+static int
+migrate(sqlite3 *db, char *err, size_t errlen)
+{
+	sqlite3_stmt *s;
+	int version, rc;
+	char sql[64];
+
+	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL))
+		goto dberr;
+	rc = sqlite3_step(s);
+	version = rc == SQLITE_ROW ? sqlite3_column_int(s, 0) : -1;
+	sqlite3_finalize(s);
+	if (version < 0)
+		goto dberr;
+	if (version > NMIGRATIONS) {
+		snprintf(err, errlen, "the store has schema version %d, newer "
+		    "than this calgate knows (%d); use a newer calgate",
+		    version, NMIGRATIONS);
+		return -1;
+	}
+	if (version == NMIGRATIONS)
+		return 0;
+	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL))
+		goto dberr;
+	for (int v = version; v < NMIGRATIONS; v++) {
+		if (sqlite3_exec(db, migrations[v], NULL, NULL, NULL)) {
+			snprintf(err, errlen, "migration to schema %d failed: "
+			    "%s", v + 1, sqlite3_errmsg(db));
+			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+			return -1;
+		}
+	}
+	snprintf(sql, sizeof sql, "PRAGMA user_version = %d", NMIGRATIONS);
+	if (sqlite3_exec(db, sql, NULL, NULL, NULL) ||
+	    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL)) {
+		snprintf(err, errlen, "migration failed: %s",
+		    sqlite3_errmsg(db));
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		return -1;
+	}
+	if (version > 0)
+		log_info("store migrated from=%d to=%d", version,
+		    NMIGRATIONS);
+	return 0;
+dberr:
+	snprintf(err, errlen, "cannot read the schema version: %s",
+	    sqlite3_errmsg(db));
+	return -1;
+}
+
+struct store *
+store_open(const char *data_dir, char *err, size_t errlen)
+{
+	struct store *st;
+	sqlite3 *db;
+	size_t n;
+
+	if (mkdir(data_dir, 0700) != 0 && errno != EEXIST) {
+		snprintf(err, errlen, "cannot create %s: %s", data_dir,
+		    strerror(errno));
+		return NULL;
+	}
+	st = calloc(1, sizeof *st);
+	if (st == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	n = strlen(data_dir) + sizeof "/calgate.db";
+	st->path = malloc(n);
+	if (st->path == NULL) {
+		free(st);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	snprintf(st->path, n, "%s/calgate.db", data_dir);
+	pthread_mutex_init(&st->mu, NULL);
+	pthread_key_create(&st->key, conn_release);
+	db = db_open(st->path, err, errlen);
+	if (db == NULL || migrate(db, err, errlen) != 0) {
+		sqlite3_close(db);
+		store_close(st);
+		return NULL;
+	}
+	sqlite3_close(db);
+	return st;
+}
+
+void
+store_close(struct store *st)
+{
+	struct conn *c, *next;
+
+	if (st == NULL)
+		return;
+	pthread_mutex_lock(&st->mu);
+	for (c = st->conns; c != NULL; c = next) {
+		next = c->next;
+		conn_close(c);
+	}
+	st->conns = NULL;
+	pthread_mutex_unlock(&st->mu);
+	/* This thread's slot pointed at a closed connection. */
+	pthread_setspecific(st->key, NULL);
+	pthread_key_delete(st->key);
+	pthread_mutex_destroy(&st->mu);
+	free(st->path);
+	free(st);
+}
+
+int
+store_schema_version(struct store *st)
+{
+	struct conn *c = conn_get(st);
+	sqlite3_stmt *s;
+	int v = -1;
+
+	if (c == NULL)
+		return -1;
+	s = stmt(c, "PRAGMA user_version");
+	if (s && sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int(s, 0);
+	return v;
+}
+
+static int
+begin_mode(struct store *st, const char *sql)
+{
+	struct conn *c = conn_get(st);
+
+	if (c == NULL)
+		return -1;
+	if (c->depth++ > 0)
+		return 0;
+	c->failed = 0;
+	if (sqlite3_exec(c->db, sql, NULL, NULL, NULL)) {
+		c->depth = 0;
+		return db_fail(c, "begin");
+	}
+	return 0;
+}
+
+int
+store_begin(struct store *st)
+{
+	return begin_mode(st, "BEGIN IMMEDIATE");
+}
+
+/* A read-only snapshot; ends with store_commit like any other. */
+static int
+read_begin(struct store *st)
+{
+	return begin_mode(st, "BEGIN");
+}
+
+int
+store_commit(struct store *st)
+{
+	struct conn *c = conn_get(st);
+
+	if (c == NULL || c->depth == 0)
+		return -1;
+	if (--c->depth > 0)
+		return 0;
+	if (c->failed) {
+		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+		return -1;
+	}
+	if (sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL)) {
+		db_fail(c, "commit");
+		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+		return -1;
+	}
+	return 0;
+}
+
+void
+store_rollback(struct store *st)
+{
+	struct conn *c = conn_get(st);
+
+	if (c == NULL || c->depth == 0)
+		return;
+	if (--c->depth > 0) {
+		c->failed = 1;		/* the outermost commit will roll back */
+		return;
+	}
+	sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* ---- helpers ---------------------------------------------------------- */
+
+static char *
+col_strdup(sqlite3_stmt *s, int i)
+{
+	const unsigned char *t = sqlite3_column_text(s, i);
+
+	return t ? strdup((const char *)t) : NULL;
+}
+
+static void
+bind_text(sqlite3_stmt *s, int i, const char *t)
+{
+	if (t)
+		sqlite3_bind_text(s, i, t, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(s, i);
+}
+
+/* Steps a statement that returns no rows: 0, STORE_CONFLICT or -1. */
+static int
+exec_stmt(struct conn *c, sqlite3_stmt *s, const char *what)
+{
+	int rc = sqlite3_step(s);
+
+	if (rc == SQLITE_DONE)
+		return 0;
+	if ((rc & 0xff) == SQLITE_CONSTRAINT)
+		return STORE_CONFLICT;
+	return db_fail(c, what);
+}
+
+/* The next global change sequence number, or -1. Inside a transaction. */
+static int64_t
+next_seq(struct conn *c)
+{
+	sqlite3_stmt *s = stmt(c, "UPDATE meta SET value = value + 1 "
+	    "WHERE key = 'seq' RETURNING value");
+	int64_t v;
+
+	if (s == NULL || sqlite3_step(s) != SQLITE_ROW)
+		return db_fail(c, "seq");
+	v = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	return v;
+}
+
+/* Records a change of name (or of the collection itself, name NULL). */
+static int
+record_change(struct conn *c, int64_t coll_id, const char *name, int deleted,
+    int64_t seq)
+{
+	sqlite3_stmt *s;
+
+	if (name != NULL) {
+		s = stmt(c, "INSERT INTO changes (collection_id, name, seq, "
+		    "deleted) VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET "
+		    "seq = excluded.seq, deleted = excluded.deleted");
+		if (s == NULL)
+			return -1;
+		sqlite3_bind_int64(s, 1, coll_id);
+		sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 3, seq);
+		sqlite3_bind_int(s, 4, deleted);
+		if (exec_stmt(c, s, "change"))
+			return -1;
+	}
+	s = stmt(c, "UPDATE collections SET synctoken = ?, modified = ? "
+	    "WHERE id = ?");
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, seq);
+	sqlite3_bind_int64(s, 2, (int64_t)time(NULL));
+	sqlite3_bind_int64(s, 3, coll_id);
+	return exec_stmt(c, s, "ctag");
+}
+
+/* ---- users ------------------------------------------------------------ */
+
+int
+store_user_id(struct store *st, const char *name, int64_t *id)
+{
+	struct conn *c = conn_get(st);
+	sqlite3_stmt *s;
+	int rc;
+
+	if (c == NULL ||
+	    (s = stmt(c, "SELECT id FROM users WHERE name = ?")) == NULL)
+		return -1;
+	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		*id = sqlite3_column_int64(s, 0);
+		sqlite3_reset(s);
+		return 0;
+	}
+	sqlite3_reset(s);
+	return rc == SQLITE_DONE ? STORE_NOTFOUND : db_fail(c, "user");
+}
+
+int
+store_user_ensure(struct store *st, const char *name, int64_t *id)
+{
+	struct conn *c = conn_get(st);
+	sqlite3_stmt *s;
+	int rc = store_user_id(st, name, id);
+
+	if (rc != STORE_NOTFOUND)
+		return rc;
+	if ((s = stmt(c, "INSERT INTO users (name) VALUES (?) "
+	    "ON CONFLICT DO NOTHING")) == NULL)
+		return -1;
+	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+	if (exec_stmt(c, s, "user insert"))
+		return -1;
+	return store_user_id(st, name, id);
+}
+
+/* ---- collections ------------------------------------------------------ */
+
+void
+store_collection_clear(struct store_collection *col)
+{
+	if (col == NULL)
+		return;
+	free(col->path);
+	free(col->displayname);
+	free(col->description);
+	free(col->color);
+	free(col->order);
+	free(col->timezone);
+	free(col->components);
+	memset(col, 0, sizeof *col);
+}
+
+#define COLL_COLUMNS "id, user_id, path, is_calendar, displayname, " \
+	"description, color, sort_order, timezone, components, synctoken, " \
+	"created, modified"
+
+static void
+coll_row(sqlite3_stmt *s, struct store_collection *out)
+{
+	out->id = sqlite3_column_int64(s, 0);
+	out->user_id = sqlite3_column_int64(s, 1);
+	out->path = col_strdup(s, 2);
+	out->is_calendar = sqlite3_column_int(s, 3);
+	out->displayname = col_strdup(s, 4);
+	out->description = col_strdup(s, 5);
+	out->color = col_strdup(s, 6);
+	out->order = col_strdup(s, 7);
+	out->timezone = col_strdup(s, 8);
+	out->components = col_strdup(s, 9);
+	out->synctoken = sqlite3_column_int64(s, 10);
+	out->created = sqlite3_column_int64(s, 11);
+	out->modified = sqlite3_column_int64(s, 12);
+}
+
+int
+store_collection_get(struct store *st, int64_t user_id, const char *path,
+    struct store_collection *out)
+{
+	struct conn *c = conn_get(st);
+	sqlite3_stmt *s;
+	int rc;
+
+	memset(out, 0, sizeof *out);
+	if (c == NULL || (s = stmt(c, "SELECT " COLL_COLUMNS " FROM "
+	    "collections WHERE user_id = ? AND path = ?")) == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, user_id);
+	sqlite3_bind_text(s, 2, path, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		coll_row(s, out);
+	sqlite3_reset(s);
+	if (rc == SQLITE_ROW)
+		return 0;
+	return rc == SQLITE_DONE ? STORE_NOTFOUND : db_fail(c, "collection");
+}
+
+int
+store_collection_create(struct store *st, int64_t user_id, const char *path,
+    int is_calendar, const char *components, int64_t *id)
+{
+	struct conn *c = conn_get(st);
+	const char *slash = strrchr(path, '/');
+	int64_t parent = 0, seq, now = (int64_t)time(NULL);
+	sqlite3_stmt *s;
+	int rc;
+
+	if (c == NULL || store_begin(st))
+		return -1;
+	if (slash != NULL) {
+		char *pp = strndup(path, (size_t)(slash - path));
+		struct store_collection pc;
+
+		rc = pp ? store_collection_get(st, user_id, pp, &pc) : -1;
+		free(pp);
+		if (rc)
+			goto fail;
+		parent = pc.id;
+		store_collection_clear(&pc);
+	}
+	seq = next_seq(c);
+	s = stmt(c, "INSERT INTO collections (user_id, path, parent_id, "
+	    "is_calendar, components, synctoken, created, modified) "
+	    "VALUES (?, ?, ?, ?, coalesce(?, 'VEVENT,VTODO,VJOURNAL'), ?, ?, "
+	    "?)");
+	if (seq < 0 || s == NULL) {
+		rc = -1;
+		goto fail;
+	}
+	sqlite3_bind_int64(s, 1, user_id);
+	sqlite3_bind_text(s, 2, path, -1, SQLITE_STATIC);
+	if (parent)
+		sqlite3_bind_int64(s, 3, parent);
+	sqlite3_bind_int(s, 4, is_calendar);
+	bind_text(s, 5, components);
+	sqlite3_bind_int64(s, 6, seq);
+	sqlite3_bind_int64(s, 7, now);
+	sqlite3_bind_int64(s, 8, now);
+	rc = exec_stmt(c, s, "collection insert");
+	if (rc)
+		goto fail;
+	if (id)
+		*id = sqlite3_last_insert_rowid(c->db);
+	return store_commit(st);
+fail:
+	store_rollback(st);
+	return rc;
+}
+
+int
+store_collection_delete(struct store *st, int64_t user_id, const char *path)
+{
+	struct conn *c = conn_get(st);
+	sqlite3_stmt *s;
+
+	/* ON DELETE CASCADE takes children, objects, props and changes. */
+	if (c == NULL || (s = stmt(c, "DELETE FROM collections "
+	    "WHERE user_id = ? AND path = ?")) == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, user_id);
+	sqlite3_bind_text(s, 2, path, -1, SQLITE_STATIC);
+	if (exec_stmt(c, s, "collection delete"))
+		return -1;
+	return sqlite3_changes(c->db) ? 0 : STORE_NOTFOUND;
+}
+
+int
+store_collection_set(struct store *st, int64_t coll_id, const char *column,
+    const char *value)
+{
+	static const char *const sql[][2] = {
+		{ "displayname",
+		  "UPDATE collections SET displayname = ? WHERE id = ?" },
+		{ "description",
+		  "UPDATE collections SET description = ? WHERE id = ?" },
+		{ "color", "UPDATE collections SET color = ? WHERE id = ?" },
+		{ "order",
+		  "UPDATE collections SET sort_order = ? WHERE id = ?" },
+		{ "timezone",
+		  "UPDATE collections SET timezone = ? WHERE id = ?" },
+	};
+	struct conn *c = conn_get(st);
+	sqlite3_stmt *s = NULL;
+	int64_t seq;
+
+	if (c == NULL)
+		return -1;
+	for (size_t i = 0; i < sizeof sql / sizeof sql[0]; i++)
+		if (!strcmp(column, sql[i][0]))
+			s = stmt(c, sql[i][1]);
+	if (s == NULL || store_begin(st))
+		return -1;
+	bind_text(s, 1, value);
+	sqlite3_bind_int64(s, 2, coll_id);
+	if (exec_stmt(c, s, "collection set") || (seq = next_seq(c)) < 0 ||
+	    record_change(c, coll_id, NULL, 0, seq)) {
+		store_rollback(st);
+		return -1;
+	}
+	return store_commit(st);
+}
+
+int
+store_collection_list(struct store *st, int64_t user_id,
+    const char *parent_path, store_collection_fn fn, void *arg)
+{
+	struct conn *c = conn_get(st);
+	sqlite3_stmt *s;
+	int rc, ret = 0;
+
+	if (c == NULL)
+		return -1;
+	if (parent_path == NULL)
+		s = stmt(c, "SELECT " COLL_COLUMNS " FROM collections WHERE "
+		    "user_id = ? AND parent_id IS NULL ORDER BY path");
+	else
+		s = stmt(c, "SELECT " COLL_COLUMNS " FROM collections WHERE "
+		    "parent_id = (SELECT id FROM collections WHERE user_id = ?"
+		    " AND path = ?) ORDER BY path");
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, user_id);
+	if (parent_path != NULL)
+		sqlite3_bind_text(s, 2, parent_path, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_collection col;
+
+		coll_row(s, &col);
+		ret = fn(arg, &col);
+		store_collection_clear(&col);
+		if (ret)
+			break;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		ret = db_fail(c, "collection list");
+	sqlite3_reset(s);
+	return ret;
+}
+
+/* ---- objects ---------------------------------------------------------- */
+
+void
+store_object_clear(struct store_object *o)
+{
+	if (o == NULL)
+		return;
+	free(o->name);
+	free(o->uid);
+	free(o->component);
+	free(o->organizer);
+	free(o->content_type);
+	free(o->data);
+	memset(o, 0, sizeof *o);
+}
+
+#define OBJ_COLUMNS "id, collection_id, name, uid, component, organizer, " \
+	"content_type, etag, dtstart, dtend, modified, " \
+	"CASE WHEN ?1 THEN data END"
+
+static int
+obj_row(sqlite3_stmt *s, struct store_object *o)
+{
+	o->id = sqlite3_column_int64(s, 0);
+	o->collection_id = sqlite3_column_int64(s, 1);
+	o->name = col_strdup(s, 2);
+	o->uid = col_strdup(s, 3);
+	o->component = col_strdup(s, 4);
+	o->organizer = col_strdup(s, 5);
+	o->content_type = col_strdup(s, 6);
+	o->etag = sqlite3_column_int64(s, 7);
+	o->start = sqlite3_column_int64(s, 8);
+	o->end = sqlite3_column_int64(s, 9);
+	o->modified = sqlite3_column_int64(s, 10);
+	if (sqlite3_column_type(s, 11) != SQLITE_NULL) {
+		const void *b = sqlite3_column_blob(s, 11);
+
+		o->len = (size_t)sqlite3_column_bytes(s, 11);
+		o->data = malloc(o->len + 1);
+		if (o->data == NULL)
+			return -1;
+		if (o->len)
+			memcpy(o->data, b, o->len);
+		o->data[o->len] = '\0';
+	}
+	return o->name == NULL ? -1 : 0;
+}
+
+static int
+obj_one(struct conn *c, sqlite3_stmt *s, struct store_object *out)
+{
+	int rc = sqlite3_step(s), ret;
+
+	if (rc == SQLITE_ROW) {
+		ret = obj_row(s, out);
+		if (ret)
+			store_object_clear(out);
+	} else
+		ret = rc == SQLITE_DONE ? STORE_NOTFOUND : db_fail(c, "object");
+	sqlite3_reset(s);
+	return ret;
+}
+
+int
+store_object_get(struct store *st, int64_t coll_id, const char *name,
+    int with_data, struct store_object *out)
+{
+	struct conn *c = conn_get(st);
+	sqlite3_stmt *s;
+
+	memset(out, 0, sizeof *out);
+	if (c == NULL || (s = stmt(c, "SELECT " OBJ_COLUMNS " FROM objects "
+	    "WHERE collection_id = ?2 AND name = ?3")) == NULL)
+		return -1;
+	sqlite3_bind_int(s, 1, with_data);
+	sqlite3_bind_int64(s, 2, coll_id);
+	sqlite3_bind_text(s, 3, name, -1, SQLITE_STATIC);
+	return obj_one(c, s, out);
+}
+
+int
+store_object_find_uid(struct store *st, int64_t user_id, const char *uid,
+    struct store_object *out, int with_data)
+{
+	struct conn *c = conn_get(st);
+	sqlite3_stmt *s;
+
+	memset(out, 0, sizeof *out);
+	if (c == NULL || (s = stmt(c, "SELECT " OBJ_COLUMNS " FROM objects "
+	    "WHERE uid = ?2 AND collection_id IN (SELECT id FROM collections"
+	    " WHERE user_id = ?3 AND is_calendar) ORDER BY id LIMIT 1"))
+	    == NULL)
+		return -1;
+	sqlite3_bind_int(s, 1, with_data);
+	sqlite3_bind_text(s, 2, uid, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, user_id);
+	return obj_one(c, s, out);
+}
+
+int
+store_object_put(struct store *st, int64_t coll_id, const char *name,
+    const char *data, size_t len, const char *content_type,
+    const struct store_object_meta *meta, int64_t *etag)
+{
+	struct conn *c = conn_get(st);
+	sqlite3_stmt *s;
+	int64_t seq;
+	int rc;
+
+	if (c == NULL || store_begin(st))
+		return -1;
+	s = stmt(c, "SELECT etag FROM objects WHERE collection_id = ? AND "
+	    "name = ? AND content_type = ? AND data = ?");
+	if (s == NULL)
+		goto dberr;
+	sqlite3_bind_int64(s, 1, coll_id);
+	sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, content_type, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(s, 4, data, (int)len, SQLITE_STATIC);
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		/* Byte-identical: not a change; the ETag stays. */
+		if (etag)
+			*etag = sqlite3_column_int64(s, 0);
+		sqlite3_reset(s);
+		return store_commit(st);
+	}
+	sqlite3_reset(s);
+	if ((seq = next_seq(c)) < 0)
+		goto dberr;
+	s = stmt(c, "INSERT INTO objects (collection_id, name, uid, component,"
+	    " organizer, scheduling, dtstart, dtend, etag, content_type, data,"
+	    " modified) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
+	    "?12) ON CONFLICT (collection_id, name) DO UPDATE SET "
+	    "uid = ?3, component = ?4, organizer = ?5, scheduling = ?6, "
+	    "dtstart = ?7, dtend = ?8, etag = ?9, content_type = ?10, "
+	    "data = ?11, modified = ?12");
+	if (s == NULL)
+		goto dberr;
+	sqlite3_bind_int64(s, 1, coll_id);
+	sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+	bind_text(s, 3, meta ? meta->uid : NULL);
+	bind_text(s, 4, meta ? meta->component : NULL);
+	bind_text(s, 5, meta ? meta->organizer : NULL);
+	sqlite3_bind_int(s, 6, meta ? meta->scheduling : 0);
+	sqlite3_bind_int64(s, 7, meta ? meta->start : INT64_MIN);
+	sqlite3_bind_int64(s, 8, meta ? meta->end : INT64_MAX);
+	sqlite3_bind_int64(s, 9, seq);
+	sqlite3_bind_text(s, 10, content_type, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(s, 11, data, (int)len, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 12, (int64_t)time(NULL));
+	rc = exec_stmt(c, s, "object put");
+	if (rc == STORE_CONFLICT) {
+		store_rollback(st);
+		return STORE_CONFLICT;
+	}
+	if (rc || record_change(c, coll_id, name, 0, seq))
+		goto dberr;
+	if (etag)
+		*etag = seq;
+	return store_commit(st);
+dberr:
+	store_rollback(st);
+	return -1;
+}
+
+int
+store_object_delete(struct store *st, int64_t coll_id, const char *name)
+{
+	struct conn *c = conn_get(st);
+	sqlite3_stmt *s;
+	int64_t seq;
+
+	if (c == NULL || store_begin(st))
+		return -1;
+	s = stmt(c, "DELETE FROM objects WHERE collection_id = ? AND "
+	    "name = ?");
+	if (s == NULL)
+		goto dberr;
+	sqlite3_bind_int64(s, 1, coll_id);
+	sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+	if (exec_stmt(c, s, "object delete"))
+		goto dberr;
+	if (sqlite3_changes(c->db) == 0) {
+		store_rollback(st);
+		return STORE_NOTFOUND;
+	}
+	s = stmt(c, "DELETE FROM props WHERE collection_id = ? AND "
+	    "object = ?");
+	if (s == NULL)
+		goto dberr;
+	sqlite3_bind_int64(s, 1, coll_id);
+	sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+	if (exec_stmt(c, s, "props delete") || (seq = next_seq(c)) < 0 ||
+	    record_change(c, coll_id, name, 1, seq))
+		goto dberr;
+	return store_commit(st);
+dberr:
+	store_rollback(st);
+	return -1;
+}
+
+int
+store_object_list(struct store *st, int64_t coll_id, int with_data,
+    int64_t start, int64_t end, store_object_fn fn, void *arg)
+{
+	struct conn *c = conn_get(st);
+	sqlite3_stmt *s;
+	int rc, ret = 0;
+
+	if (c == NULL || (s = stmt(c, "SELECT " OBJ_COLUMNS " FROM objects "
+	    "WHERE collection_id = ?2 AND dtstart < ?4 AND dtend > ?3 "
+	    "ORDER BY name")) == NULL)
+		return -1;
+	sqlite3_bind_int(s, 1, with_data);
+	sqlite3_bind_int64(s, 2, coll_id);
+	sqlite3_bind_int64(s, 3, start);
+	sqlite3_bind_int64(s, 4, end);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_object o;
+
+		memset(&o, 0, sizeof o);
+		ret = obj_row(s, &o);
+		if (ret == 0)
+			ret = fn(arg, &o);
+		store_object_clear(&o);
+		if (ret)
+			break;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		ret = db_fail(c, "object list");
+	sqlite3_reset(s);
+	return ret;
+}
+
+/* ---- changes ---------------------------------------------------------- */
+
+int
+store_changes_since(struct store *st, int64_t coll_id, int64_t since,
+    store_change_fn fn, void *arg)
+{
+	struct conn *c = conn_get(st);
+	sqlite3_stmt *s;
+	int rc, ret = 0;
+	int64_t token;
+
+	if (c == NULL || read_begin(st))
+		return -1;
+	/* One read transaction: the token and the rows agree. */
+	s = stmt(c, "SELECT synctoken FROM collections WHERE id = ?");
+	if (s == NULL)
+		goto fail;
+	sqlite3_bind_int64(s, 1, coll_id);
+	if (sqlite3_step(s) != SQLITE_ROW) {
+		sqlite3_reset(s);
+		store_rollback(st);
+		return STORE_NOTFOUND;
+	}
+	token = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	if (since < 0 || since > token) {
+		store_rollback(st);
+		return STORE_NOTFOUND;
+	}
+	s = stmt(c, "SELECT name, deleted, seq FROM changes WHERE "
+	    "collection_id = ? AND seq > ? AND (deleted = 0 OR ? > 0) "
+	    "ORDER BY seq");
+	if (s == NULL)
+		goto fail;
+	sqlite3_bind_int64(s, 1, coll_id);
+	sqlite3_bind_int64(s, 2, since);
+	sqlite3_bind_int64(s, 3, since);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		ret = fn(arg, (const char *)sqlite3_column_text(s, 0),
+		    sqlite3_column_int(s, 1), sqlite3_column_int64(s, 2));
+		if (ret)
+			break;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		ret = db_fail(c, "changes");
+	sqlite3_reset(s);
+	store_commit(st);
+	return ret;
+fail:
+	store_rollback(st);
+	return -1;
+}
+
+/* ---- dead properties -------------------------------------------------- */
+
+int
+store_prop_set(struct store *st, int64_t coll_id, const char *object,
+    const char *ns, const char *name, const char *value)
+{
+	struct conn *c = conn_get(st);
+	sqlite3_stmt *s;
+
+	if (c == NULL || (s = stmt(c, "INSERT INTO props (collection_id, "
+	    "object, ns, name, value) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO "
+	    "UPDATE SET value = excluded.value")) == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, coll_id);
+	sqlite3_bind_text(s, 2, object ? object : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, ns ? ns : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 4, name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 5, value, -1, SQLITE_STATIC);
+	return exec_stmt(c, s, "prop set");
+}
+
+int
+store_prop_remove(struct store *st, int64_t coll_id, const char *object,
+    const char *ns, const char *name)
+{
+	struct conn *c = conn_get(st);
+	sqlite3_stmt *s;
+
+	if (c == NULL || (s = stmt(c, "DELETE FROM props WHERE collection_id"
+	    " = ? AND object = ? AND ns = ? AND name = ?")) == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, coll_id);
+	sqlite3_bind_text(s, 2, object ? object : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, ns ? ns : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 4, name, -1, SQLITE_STATIC);
+	return exec_stmt(c, s, "prop remove");
+}
+
+int
+store_prop_list(struct store *st, int64_t coll_id, const char *object,
+    store_prop_fn fn, void *arg)
+{
+	struct conn *c = conn_get(st);
+	sqlite3_stmt *s;
+	int rc, ret = 0;
+
+	if (c == NULL || (s = stmt(c, "SELECT ns, name, value FROM props "
+	    "WHERE collection_id = ? AND object = ? ORDER BY ns, name"))
+	    == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, coll_id);
+	sqlite3_bind_text(s, 2, object ? object : "", -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		ret = fn(arg, (const char *)sqlite3_column_text(s, 0),
+		    (const char *)sqlite3_column_text(s, 1),
+		    (const char *)sqlite3_column_text(s, 2));
+		if (ret)
+			break;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		ret = db_fail(c, "prop list");
+	sqlite3_reset(s);
+	return ret;
+}
+
+/* ---- iTIP merge engine (server/itip.c) -------------------------------- */
+
+/* ---- IMAP accounts and the imip_log (imap-poller/, www/) -------------- */

@@ -1,0 +1,178 @@
+/*
+ * server/store.h: the SQLite store (WAL, foreign keys on). This module owns
+ * all SQL. Each thread gets its own connection (opened on first use, closed
+ * when the thread ends or at store_close), with its prepared statements
+ * cached, so HTTP threads read concurrently with pollers writing.
+ *
+ * Model: every user has a home (implicit) holding collections addressed by
+ * a relative path ("default", "work", "litmus/sub"); a collection is a
+ * calendar (is_calendar) or a plain WebDAV collection. Objects live in a
+ * collection under a name. Every change to an object is one row in
+ * `changes` with a new global sequence number: that number is the object's
+ * ETag, the collection's ctag and sync token.
+ *
+ * Errors: functions return 0 on success, STORE_NOTFOUND, STORE_CONFLICT or
+ * -1 (a database error, already logged). Nothing here sends SQL text to a
+ * client.
+ */
+#ifndef CALGATE_STORE_H
+#define CALGATE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define STORE_NOTFOUND	1
+#define STORE_CONFLICT	2	/* unique constraint (name or UID taken) */
+
+#define STORE_SCHEMA_VERSION	1
+
+struct store;
+
+/*
+ * Opens (creating if needed) data_dir/calgate.db and migrates it forward.
+ * A schema newer than this binary knows is refused. On error returns NULL
+ * and writes the reason to err.
+ */
+struct store *store_open(const char *data_dir, char *err, size_t errlen);
+void store_close(struct store *);	/* accepts NULL */
+int store_schema_version(struct store *);
+
+/*
+ * Transactions on the calling thread's connection. store_begin takes the
+ * write lock at once (BEGIN IMMEDIATE); nesting is counted, only the
+ * outermost commit commits. store_rollback undoes the outermost.
+ */
+int store_begin(struct store *);
+int store_commit(struct store *);
+void store_rollback(struct store *);
+
+/* ---- users ---------------------------------------------------------- */
+
+/* The id of user name, creating the row (and no collections) if needed. */
+int store_user_ensure(struct store *, const char *name, int64_t *id);
+/* The id of an existing user; STORE_NOTFOUND if none. */
+int store_user_id(struct store *, const char *name, int64_t *id);
+
+/* ---- collections ---------------------------------------------------- */
+
+struct store_collection {
+	int64_t id;
+	int64_t user_id;
+	char *path;			/* owned; relative to the home */
+	int is_calendar;
+	char *displayname;		/* owned; NULL when unset */
+	char *description;
+	char *color;
+	char *order;
+	char *timezone;			/* a VCALENDAR with one VTIMEZONE */
+	char *components;		/* "VEVENT,VTODO,VJOURNAL" */
+	int64_t synctoken;		/* last change; also the ctag */
+	int64_t created, modified;	/* unix seconds */
+};
+void store_collection_clear(struct store_collection *);	/* frees fields */
+
+int store_collection_get(struct store *, int64_t user_id, const char *path,
+    struct store_collection *out);
+/*
+ * Creates a collection. parent_path is the containing collection's path,
+ * or NULL for a top-level one; STORE_NOTFOUND if it does not exist,
+ * STORE_CONFLICT if path is taken. components may be NULL (all three).
+ */
+int store_collection_create(struct store *, int64_t user_id,
+    const char *path, int is_calendar, const char *components, int64_t *id);
+/* Deletes a collection, everything below it and all their objects. */
+int store_collection_delete(struct store *, int64_t user_id, const char *path);
+/*
+ * Sets one live property column: "displayname", "description", "color",
+ * "order" or "timezone"; value NULL removes it. Counts as a change of the
+ * collection (its synctoken moves).
+ */
+int store_collection_set(struct store *, int64_t coll_id, const char *column,
+    const char *value);
+
+/* Calls fn for each direct child collection of parent_path (NULL: top). */
+typedef int (*store_collection_fn)(void *arg, const struct store_collection *);
+int store_collection_list(struct store *, int64_t user_id,
+    const char *parent_path, store_collection_fn fn, void *arg);
+
+/* ---- objects -------------------------------------------------------- */
+
+/* What the iCalendar layer says about a calendar object, for indexing. */
+struct store_object_meta {
+	const char *uid;		/* NULL for non-calendar resources */
+	const char *component;		/* VEVENT, VTODO, VJOURNAL */
+	int64_t start, end;		/* UTC span of all instances, for
+					   time-range prefiltering;
+					   INT64_MIN / INT64_MAX unbounded */
+	const char *organizer;		/* mailto: lower-cased, or NULL */
+	int scheduling;			/* 1: from iTIP (has ORGANIZER) */
+};
+
+struct store_object {
+	int64_t id;
+	int64_t collection_id;
+	char *name;			/* owned */
+	char *uid;			/* owned; NULL when none */
+	char *component;
+	char *organizer;
+	char *content_type;
+	char *data;			/* owned, NUL-terminated */
+	size_t len;
+	int64_t etag;			/* the change sequence number */
+	int64_t start, end;
+	int64_t modified;		/* unix seconds */
+};
+void store_object_clear(struct store_object *);	/* frees fields */
+
+/* with_data = 0 leaves data NULL (cheaper for listings). */
+int store_object_get(struct store *, int64_t coll_id, const char *name,
+    int with_data, struct store_object *out);
+/*
+ * Creates or replaces the object. Fails with STORE_CONFLICT when another
+ * object in the collection has the same UID. On success *etag is the new
+ * ETag. A replacement with byte-identical data and content type changes
+ * nothing and keeps the old ETag.
+ */
+int store_object_put(struct store *, int64_t coll_id, const char *name,
+    const char *data, size_t len, const char *content_type,
+    const struct store_object_meta *meta, int64_t *etag);
+int store_object_delete(struct store *, int64_t coll_id, const char *name);
+/* Finds the object with this UID in any of the user's calendars. */
+int store_object_find_uid(struct store *, int64_t user_id, const char *uid,
+    struct store_object *out, int with_data);
+
+typedef int (*store_object_fn)(void *arg, const struct store_object *);
+/*
+ * Calls fn for each object in the collection, in name order; with
+ * [start,end) given (not INT64_MIN/INT64_MAX), only objects whose indexed
+ * span overlaps it. fn returning non-zero stops the walk and is returned.
+ */
+int store_object_list(struct store *, int64_t coll_id, int with_data,
+    int64_t start, int64_t end, store_object_fn fn, void *arg);
+
+/* ---- changes (sync-collection) --------------------------------------- */
+
+/*
+ * Calls fn(arg, name, deleted, seq) for every object that changed in the
+ * collection after token `since` (0: everything that exists), once each,
+ * newest state only, in sequence order. STORE_NOTFOUND when since is older
+ * than the collection's history (the client must resync).
+ */
+typedef int (*store_change_fn)(void *arg, const char *name, int deleted,
+    int64_t seq);
+int store_changes_since(struct store *, int64_t coll_id, int64_t since,
+    store_change_fn fn, void *arg);
+
+/* ---- dead properties ------------------------------------------------- */
+
+/* object "" is the collection itself. value is the XML of the property. */
+int store_prop_set(struct store *, int64_t coll_id, const char *object,
+    const char *ns, const char *name, const char *value);
+int store_prop_remove(struct store *, int64_t coll_id, const char *object,
+    const char *ns, const char *name);
+typedef int (*store_prop_fn)(void *arg, const char *ns, const char *name,
+    const char *value);
+int store_prop_list(struct store *, int64_t coll_id, const char *object,
+    store_prop_fn fn, void *arg);
+
+#endif
