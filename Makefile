@@ -71,8 +71,9 @@ integration: $(BIN)
 # ASan+UBSan only (the plain run calls it too).
 ifeq ($(SANITIZE),1)
 check: deps-test
+	@$(MAKE) --no-print-directory SANITIZE= calgate
 	@$(MAKE) --no-print-directory SANITIZE=1 $(UNITS)
-	@./tests/run unit $(UNITS)
+	@./tests/run unit-sanitized $(UNITS)
 else
 check: deps-test
 	@$(MAKE) --no-print-directory all $(UNITS)

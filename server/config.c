@@ -137,6 +137,8 @@ struct loader {
 	enum ksect sect;
 	long cur_user;			/* index into cfg->users, or -1 */
 	int bad_section;
+	int new_section;		/* reader saw a [section] line */
+	int section_line;
 	unsigned char seen[NKEYS];	/* duplicates within one section */
 	struct override *ovr;
 	size_t novr;
@@ -937,8 +939,14 @@ handler(void *user, const char *section, const char *name, const char *value)
 		conf_err(L, "\"%s\" is outside any section", name);
 		return 1;
 	}
-	if (strcmp(section, L->section) != 0)
+	if (L->new_section || strcmp(section, L->section) != 0) {
+		int line = L->line;
+
+		L->new_section = 0;
+		L->line = L->section_line ? L->section_line : line;
 		start_section(L, section);
+		L->line = line;
+	}
 	if (L->bad_section)
 		return 1;
 	if (L->sect == S_USER)
@@ -991,8 +999,16 @@ reader(char *buf, int n, void *stream)
 
 	if (r != NULL) {
 		size_t len = strlen(buf);
+		const char *p = buf;
 
 		L->line++;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p == '[') {
+			/* Even a repeated name starts a new section. */
+			L->new_section = 1;
+			L->section_line = L->line;
+		}
 		if (len == (size_t)n - 1 && buf[len - 1] != '\n' &&
 		    !feof(L->in)) {
 			int ch;

@@ -1,0 +1,165 @@
+#!/bin/sh
+# The foundation end to end: `calgate serve` on a free loopback port with a
+# temp data dir; Basic auth, body limits, the access log, TLS, check-config,
+# passwd, and a clean exit on SIGTERM.
+set -u
+cd "$(dirname "$0")/../.."
+BIN=${CALGATE:-./calgate}
+T=$(mktemp -d /tmp/calgate-http-XXXXXX)
+PID=
+pass=0 fail=0
+ok()   { pass=$((pass + 1)); }
+bad()  { fail=$((fail + 1)); echo "FAIL: $*"; }
+t()    { if eval "$2"; then ok; else bad "$1"; fi; }
+cleanup() {
+	[ -n "$PID" ] && kill -9 "$PID" 2>/dev/null
+	rm -rf "$T"
+}
+trap cleanup EXIT INT TERM
+
+HASH=$(printf 'right pw\n' | $BIN passwd)
+t "passwd prints a yescrypt hash" 'case "$HASH" in \$y\$*) true;; *) false;; esac'
+
+# start_server CONF: runs calgate, waits for its port (bounded), sets PORT
+start_server() {
+	: > "$T/log"
+	$BIN serve -c "$1" 2>"$T/log" &
+	PID=$!
+	PORT=
+	for _ in $(seq 1 100); do
+		PORT=$(sed -n 's/.*server start .*listen=[^ ]*:\([0-9]*\) .*/\1/p' "$T/log")
+		[ -n "$PORT" ] && return 0
+		kill -0 "$PID" 2>/dev/null || return 1
+		sleep 0.05
+	done
+	return 1
+}
+
+stop_server() {
+	kill -TERM "$PID"
+	for _ in $(seq 1 100); do
+		kill -0 "$PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	if kill -0 "$PID" 2>/dev/null; then
+		kill -9 "$PID"; wait "$PID"; PID=; return 1
+	fi
+	wait "$PID"; rc=$?; PID=
+	return $rc
+}
+
+cat > "$T/calgate.conf" <<CONF
+[server]
+listen = 127.0.0.1:0
+data_dir = data
+max_body = 64k
+[user alice]
+password = $HASH
+addresses = alice@example.com
+CONF
+
+t "check-config accepts it" '$BIN check-config -c "$T/calgate.conf" | grep -q "configuration OK"'
+
+start_server "$T/calgate.conf" || { bad "server did not start"; cat "$T/log"; }
+U="http://127.0.0.1:$PORT"
+
+code=$(curl -s -o /dev/null -w '%{http_code}' "$U/")
+t "401 without credentials ($code)" '[ "$code" = 401 ]'
+hdr=$(curl -s -D - -o /dev/null "$U/" | tr -d '\r' | grep -i '^WWW-Authenticate:')
+t "401 names the realm" 'echo "$hdr" | grep -q "Basic realm=\"calgate\""'
+code=$(curl -s -o /dev/null -w '%{http_code}' -u 'alice:wrong pw' "$U/")
+t "401 with a wrong password ($code)" '[ "$code" = 401 ]'
+code=$(curl -s -o /dev/null -w '%{http_code}' -u 'nobody:right pw' "$U/")
+t "401 for an unknown user ($code)" '[ "$code" = 401 ]'
+code=$(curl -s -o /dev/null -w '%{http_code}' -u 'alice:right pw' "$U/")
+t "200 with the right password ($code)" '[ "$code" = 200 ]'
+code=$(curl -s -o /dev/null -w '%{http_code}' -u 'alice:right pw' -X OPTIONS "$U/dav/")
+t "authenticated OPTIONS on /dav/ ($code)" '[ "$code" = 200 ]'
+
+head -c 70000 /dev/zero > "$T/big"
+code=$(curl -s -o /dev/null -w '%{http_code}' -u 'alice:right pw' -X PUT \
+	--data-binary @"$T/big" "$U/dav/calendars/alice/default/x.ics")
+t "413 for a body over max_body ($code)" '[ "$code" = 413 ]'
+code=$(curl -s -o /dev/null -w '%{http_code}' -u 'alice:right pw' -X PUT \
+	-H 'Transfer-Encoding: chunked' --data-binary @"$T/big" \
+	"$U/dav/calendars/alice/default/y.ics")
+t "413 for a chunked body over max_body ($code)" '[ "$code" = 413 ]'
+code=$(curl -s -o /dev/null -w '%{http_code}' -X PUT \
+	--data-binary @"$T/big" "$U/dav/calendars/alice/default/x.ics")
+t "401 (not 413) for an unauthenticated big body ($code)" '[ "$code" = 401 ]'
+code=$(curl -s -o /dev/null -w '%{http_code}' -u 'alice:right pw' "$U/")
+t "still serving after the refusals ($code)" '[ "$code" = 200 ]'
+
+t "access log line with method, path, status, bytes, ms, user" \
+	'grep -q "info http request method=GET path=/ status=200 bytes=[0-9]* ms=[0-9]* user=alice" "$T/log"'
+t "unauthenticated requests logged as user=-" \
+	'grep -q "status=401 .*user=-" "$T/log"'
+t "no password in the log" '! grep -q "right pw\|wrong pw" "$T/log"'
+t "no hash in the log" '! grep -qF "$HASH" "$T/log"'
+t "store created" '[ -s "$T/data/calgate.db" ]'
+t "data dir is private" '[ "$(stat -c %a "$T/data")" = 700 ]'
+
+# SIGHUP with a broken file: refused, the old config stays in force.
+cp "$T/calgate.conf" "$T/good.conf"
+printf '[server]\nlisten = 127.0.0.1:0\ndata_dir = data\nbogus = 1\n' > "$T/calgate.conf"
+kill -HUP "$PID"; sleep 0.3
+t "a broken reload is refused and logged" 'grep -q "config reload refused" "$T/log"'
+code=$(curl -s -o /dev/null -w '%{http_code}' -u 'alice:right pw' "$U/")
+t "old config still in force ($code)" '[ "$code" = 200 ]'
+cp "$T/good.conf" "$T/calgate.conf"
+
+# SIGTERM while a slow upload is in flight: it still gets its answer.
+head -c 40000 /dev/zero > "$T/slow"
+curl -s -o /dev/null -w '%{http_code}' -u 'alice:right pw' -X PUT \
+	--limit-rate 20k --data-binary @"$T/slow" \
+	"$U/dav/calendars/alice/default/slow.ics" > "$T/slowcode" &
+CURL=$!
+sleep 0.5
+stop_server; rc=$?
+wait "$CURL"
+code=$(cat "$T/slowcode")
+t "in-flight request finished during shutdown ($code)" '[ "$code" != 000 ] && [ -n "$code" ]'
+t "clean exit on SIGTERM (rc=$rc)" '[ "$rc" = 0 ]'
+t "stop logged" 'grep -q "server stopped" "$T/log"'
+t "store is consistent after stop" '[ "$(sqlite3 "$T/data/calgate.db" "PRAGMA integrity_check")" = ok ]'
+
+# TLS with a self-signed certificate.
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost \
+	-addext subjectAltName=IP:127.0.0.1 \
+	-keyout "$T/key.pem" -out "$T/cert.pem" 2>/dev/null
+cat > "$T/tls.conf" <<CONF
+[server]
+listen = 127.0.0.1:0
+data_dir = data
+tls_cert = cert.pem
+tls_key = key.pem
+[user alice]
+password = $HASH
+CONF
+if start_server "$T/tls.conf"; then
+	code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$T/cert.pem" \
+		-u 'alice:right pw' "https://127.0.0.1:$PORT/")
+	t "HTTPS with the certificate ($code)" '[ "$code" = 200 ]'
+	code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/")
+	t "no plain HTTP on the TLS port ($code)" '[ "$code" != 200 ]'
+	stop_server
+else
+	bad "TLS server did not start"; cat "$T/log"
+fi
+
+# Refusals at startup.
+printf '[server]\nlisten = 127.0.0.1:0\nthreads = many\n[user a]\npassword = x\n' > "$T/bad.conf"
+out=$($BIN serve -c "$T/bad.conf" 2>&1); rc=$?
+t "serve refuses a bad config (rc=$rc)" '[ "$rc" = 1 ]'
+t "every error named" 'echo "$out" | grep -q "bad.conf:3: threads" && echo "$out" | grep -q "bad.conf:5: password"'
+t "no store created for a refused config" '[ ! -e "$T/data2" ]'
+out=$($BIN check-config -c "$T/bad.conf" 2>&1); rc=$?
+t "check-config exits 1 on errors" '[ "$rc" = 1 ]'
+t "usage error exits 2" '$BIN serve >/dev/null 2>&1; [ $? = 2 ]'
+for c in serve explain check-config passwd version; do
+	t "$c --help" '$BIN $c --help | grep -q "usage: calgate $c"'
+done
+t "version" '$BIN version | grep -q "^calgate [0-9]"'
+
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]
