@@ -1122,3 +1122,80 @@ store_prop_list(struct store *st, int64_t coll_id, const char *object,
 /* ---- iTIP merge engine (server/itip.c) -------------------------------- */
 
 /* ---- IMAP accounts and the imip_log (imap-poller/, www/) -------------- */
+
+static void
+bind_imip(sqlite3_stmt *s, const struct store_imip *r)
+{
+	sqlite3_bind_int64(s, 1, r->user_id);
+	sqlite3_bind_int64(s, 2, r->ts ? r->ts : (int64_t)time(NULL));
+	if (r->uidvalidity || r->imap_uid) {
+		sqlite3_bind_int64(s, 3, r->uidvalidity);
+		sqlite3_bind_int64(s, 4, r->imap_uid);
+	}
+	bind_text(s, 5, r->message_id);
+	bind_text(s, 6, r->cal_hash);
+	bind_text(s, 7, r->from_addr);
+	bind_text(s, 8, r->subject);
+	bind_text(s, 9, r->method);
+	bind_text(s, 10, r->ical_uid);
+	bind_text(s, 11, r->summary);
+	bind_text(s, 12, r->dtstart);
+	bind_text(s, 13, r->decision);
+	bind_text(s, 14, r->reason);
+	bind_text(s, 15, r->hint);
+	bind_text(s, 16, r->detail);
+	if (r->raw)
+		sqlite3_bind_blob(s, 17, r->raw, (int)r->raw_len,
+		    SQLITE_STATIC);
+	sqlite3_bind_int(s, 18, r->attempts);
+	if (r->next_retry)
+		sqlite3_bind_int64(s, 19, r->next_retry);
+}
+
+int
+store_imip_insert(struct store *st, const struct store_imip *r, int64_t *id)
+{
+	struct conn *c = conn_get(st);
+	sqlite3_stmt *s;
+
+	if (c == NULL || (s = stmt(c, "INSERT INTO imip_log (user_id, ts, "
+	    "uidvalidity, imap_uid, message_id, cal_hash, from_addr, subject,"
+	    " method, ical_uid, summary, dtstart, decision, reason, hint, "
+	    "detail, raw, attempts, next_retry) VALUES (?1, ?2, ?3, ?4, ?5, "
+	    "?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"))
+	    == NULL)
+		return -1;
+	bind_imip(s, r);
+	if (exec_stmt(c, s, "imip insert"))
+		return -1;
+	if (id)
+		*id = sqlite3_last_insert_rowid(c->db);
+	return 0;
+}
+
+int
+store_imip_update(struct store *st, const struct store_imip *r)
+{
+	struct conn *c = conn_get(st);
+	sqlite3_stmt *s;
+
+	if (c == NULL || (s = stmt(c, "UPDATE imip_log SET ts = ?2, "
+	    "uidvalidity = coalesce(?3, uidvalidity), "
+	    "imap_uid = coalesce(?4, imap_uid), "
+	    "message_id = coalesce(?5, message_id), "
+	    "cal_hash = coalesce(?6, cal_hash), "
+	    "from_addr = coalesce(?7, from_addr), "
+	    "subject = coalesce(?8, subject), method = coalesce(?9, method), "
+	    "ical_uid = coalesce(?10, ical_uid), "
+	    "summary = coalesce(?11, summary), "
+	    "dtstart = coalesce(?12, dtstart), decision = ?13, reason = ?14, "
+	    "hint = ?15, detail = ?16, raw = coalesce(?17, raw), "
+	    "attempts = ?18, next_retry = ?19 WHERE id = ?20 AND user_id = ?1"))
+	    == NULL)
+		return -1;
+	bind_imip(s, r);
+	sqlite3_bind_int64(s, 20, r->id);
+	if (exec_stmt(c, s, "imip update"))
+		return -1;
+	return sqlite3_changes(c->db) ? 0 : STORE_NOTFOUND;
+}

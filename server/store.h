@@ -175,4 +175,36 @@ typedef int (*store_prop_fn)(void *arg, const char *ns, const char *name,
 int store_prop_list(struct store *, int64_t coll_id, const char *object,
     store_prop_fn fn, void *arg);
 
+/* ---- the imip_log: one row per decision ------------------------------- */
+
+/* One decision about one message, as recorded. Strings borrowed. */
+struct store_imip {
+	int64_t id;
+	int64_t user_id;
+	int64_t ts;			/* unix seconds of the decision */
+	int64_t uidvalidity, imap_uid;	/* 0 when not from IMAP */
+	const char *message_id;
+	const char *cal_hash;		/* hex SHA-256 of the iMIP part */
+	const char *from_addr, *subject;
+	const char *method, *ical_uid, *summary, *dtstart;
+	const char *decision;		/* accept, skip, defer, ignore */
+	const char *reason, *hint;
+	const char *detail;		/* the `explain` JSON */
+	const char *raw;		/* kept for skip/defer (recheck) */
+	size_t raw_len;
+	int attempts;
+	int64_t next_retry;		/* defer: when to try again; else 0 */
+};
+
+/* Inserts rec (id ignored); *id gets the new row's id. */
+int store_imip_insert(struct store *, const struct store_imip *rec,
+    int64_t *id);
+/*
+ * Rewrites the decision of row rec->id (decision, reason, hint, detail,
+ * ts, attempts, next_retry, and the extracted fields); raw is kept when
+ * rec->raw is NULL, else replaced. STORE_NOTFOUND if there is no such row
+ * for rec->user_id.
+ */
+int store_imip_update(struct store *, const struct store_imip *rec);
+
 #endif
