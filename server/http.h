@@ -26,6 +26,19 @@ struct server {
 	int cfg_refs;			/* references to cfg held by requests */
 	struct config *old_cfg;		/* replaced, freed at refs == 0 */
 	char reload_error[512];		/* last refused reload, "" if none */
+	int64_t started;		/* unix seconds */
+
+	/*
+	 * Set by serve (main.c); NULL where not wired (unit tests).
+	 * reload: re-reads the config file; 0, or -1 with the errors in
+	 * reload_error. recheck: re-runs the inbound gate on imip_log row
+	 * log_id of user u and merges the invitation if it now passes;
+	 * 0 with the new decision recorded in that row, or -1 with a
+	 * one-line reason in err.
+	 */
+	int (*reload)(struct server *);
+	int (*recheck)(struct server *, const struct user_conf *u,
+	    int64_t log_id, char *err, size_t errlen);
 };
 
 /*

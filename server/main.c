@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "server/config.h"
@@ -180,7 +181,7 @@ log_relaxations(const struct config *cfg)
 	free(buf);
 }
 
-static void
+static int
 reload(struct server *srv)
 {
 	struct config *fresh, *old;
@@ -209,7 +210,7 @@ reload(struct server *srv)
 		    errs ? errs : "reload failed");
 		pthread_mutex_unlock(&srv->cfg_mu);
 		free(errs);
-		return;
+		return -1;
 	}
 	free(errs);
 	log_set_level(fresh->log_level);
@@ -235,6 +236,7 @@ reload(struct server *srv)
 	warn_config(fresh);
 	log_relaxations(fresh);
 	log_info("config reloaded users=%zu", fresh->nusers);
+	return 0;
 }
 
 static int
@@ -253,6 +255,8 @@ cmd_serve(const char *conf)
 	memset(&srv, 0, sizeof srv);
 	pthread_mutex_init(&srv.cfg_mu, NULL);
 	srv.cfg = cfg;
+	srv.started = (int64_t)time(NULL);
+	srv.reload = reload;
 	srv.store = store_open(cfg->data_dir, err, sizeof err);
 	if (srv.store == NULL) {
 		fprintf(stderr, "calgate: %s\n", err);
@@ -290,7 +294,7 @@ cmd_serve(const char *conf)
 		if (sigwait(&set, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
-			reload(&srv);
+			(void)reload(&srv);
 			continue;
 		}
 		log_info("server stop signal=%s", sig == SIGINT ? "INT"
