@@ -49,6 +49,9 @@ split_path(const char *url, char *buf, size_t buflen, char **segs,
 		p += strcspn(p, "/");
 	}
 	end = p + strcspn(p, "?#");
+	/* A fragment never belongs in a request: refuse rather than guess. */
+	if (*end == '#')
+		return 400;
 	if ((size_t)(end - p) > DAV_MAX_PATH)
 		return 414;
 	if (*p != '/')
@@ -197,20 +200,23 @@ resolve_home(struct http_request *req, char **segs, int n, int slash,
 	if (rc == STORE_NOTFOUND)
 		return 0;		/* no parent: nothing here */
 	r->parent_ok = r->has_coll = 1;
-	/* Objects are the common case (GET, multiget): look there first. */
-	if (!slash) {
-		rc = store_object_get(st, r->coll.id, r->name, with_data,
-		    &r->obj);
-		if (rc == 0) {
-			r->exists = 1;
-			return 0;
-		}
-		if (rc < 0)
-			return 500;
-	}
-	{
+	/* Objects are the common case (GET, multiget): look there first,
+	 * unless the path ended in '/'. Either way both are looked at, so
+	 * nothing is created over something else. */
+	for (int pass = 0; pass < 2; pass++) {
 		struct store_collection c;
 
+		if ((pass == 0) != slash) {
+			rc = store_object_get(st, r->coll.id, r->name,
+			    with_data, &r->obj);
+			if (rc < 0)
+				return 500;
+			if (rc == 0) {
+				r->exists = 1;
+				return 0;
+			}
+			continue;
+		}
 		rc = store_collection_get(st, req->user_id, r->rel, &c);
 		if (rc < 0)
 			return 500;
@@ -219,6 +225,7 @@ resolve_home(struct http_request *req, char **segs, int n, int slash,
 			r->coll = c;
 			r->kind = DAV_COLL;
 			r->exists = 1;
+			return 0;
 		}
 	}
 	return 0;

@@ -593,7 +593,9 @@ write_live(struct http_request *req, const struct dav_res *r,
 		pr->val.p[0] = '\0';
 	rc = l->fn(req, r, &pr->val);
 	if (rc != 0) {
-		empty_prop(&pr->miss, l->ns, l->name);
+		/* allprop lists only what the resource has */
+		if (pr->mode == PR_PROP)
+			empty_prop(&pr->miss, l->ns, l->name);
 		return 0;
 	}
 	xml_open_prop(ok, l->ns, l->name);

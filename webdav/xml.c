@@ -222,7 +222,9 @@ xml_parse(const char *body, size_t len, char *err, size_t errlen)
 	 */
 	int opts = XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING
 	    | XML_PARSE_NOCDATA;
+	xmlParserCtxt *ctxt;
 	xmlDoc *doc;
+	int bad;
 
 	pthread_once(&xml_once, xml_init);
 	if (len == 0 || len > INT32_MAX) {
@@ -237,8 +239,16 @@ xml_parse(const char *body, size_t len, char *err, size_t errlen)
 		    "not accepted");
 		return NULL;
 	}
-	doc = xmlReadMemory(body, (int)len, NULL, NULL, opts);
-	if (doc == NULL || xmlDocGetRootElement(doc) == NULL) {
+	ctxt = xmlNewParserCtxt();
+	if (ctxt == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	doc = xmlCtxtReadMemory(ctxt, body, (int)len, NULL, NULL, opts);
+	/* libxml2 recovers from namespace errors (xmlns:p=""); we don't. */
+	bad = !ctxt->wellFormed || !ctxt->nsWellFormed;
+	xmlFreeParserCtxt(ctxt);
+	if (doc == NULL || bad || xmlDocGetRootElement(doc) == NULL) {
 		snprintf(err, errlen, "the request body is not well-formed "
 		    "XML");
 		xmlFreeDoc(doc);
