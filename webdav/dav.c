@@ -478,6 +478,11 @@ dav_handle(struct http_request *req, struct http_response *resp)
 		options(resp);
 		return;
 	}
+	if (req->body_len > XML_MAX_BODY && strcmp(m, "PUT")) {
+		/* Only PUT carries big bodies; XML bodies stay small. */
+		http_respond_text(resp, 413, "request body too large");
+		return;
+	}
 	rc = dav_resolve(req, req->raw_url, !strcmp(m, "GET") ||
 	    !strcmp(m, "HEAD"), &res);
 	if (rc) {

@@ -885,6 +885,23 @@ struct patch {
 	const struct live *live;
 };
 
+/* Roughly how many bytes the element takes, stopping past the limit. */
+static size_t
+xml_size(const xmlNode *n)
+{
+	size_t sz = 0;
+
+	for (const xmlNode *c = n->children; c && sz <= XML_MAX_DEAD;
+	    c = c->next) {
+		if (c->content)
+			sz += strlen((const char *)c->content);
+		sz += 16 + (c->name ? strlen((const char *)c->name) : 0);
+		if (c->children)
+			sz += xml_size(c);
+	}
+	return sz;
+}
+
 /* Set by MKCOL / MKCALENDAR themselves when the collection is made. */
 static int
 creation_prop(const char *ns, const char *name)
@@ -922,7 +939,10 @@ patch_check(const struct dav_res *r, struct patch *p, int creating)
 	    !r->has_coll) {
 		p->status = 403;
 		p->error = "cannot-modify-protected-property";
+		return;
 	}
+	if (!p->remove && xml_size(p->el) > XML_MAX_DEAD)
+		p->status = 507;	/* RFC 4918 9.2.1: no room for it */
 }
 
 static int
@@ -1032,6 +1052,7 @@ dav_props_update(struct http_request *req, const struct dav_res *r,
 	}
 	propstat(out, p, n, 200);
 	propstat(out, p, n, 403);
+	propstat(out, p, n, 507);
 	propstat(out, p, n, 424);
 out:
 	free(p);

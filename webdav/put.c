@@ -17,6 +17,7 @@
 #include "server/log.h"
 
 #define CAL_CTYPE	"text/calendar; charset=utf-8"
+#define DAV_MAX_ICAL_LINE	(1u << 20)	/* one unfolded property */
 
 static void
 set_etag(struct http_response *resp, int64_t etag)
@@ -108,6 +109,31 @@ uid_conflict(struct http_request *req, struct http_response *resp,
 }
 
 /*
+ * The longest unfolded content line (RFC 5545 3.1) is over max: one
+ * property that large is an attack or an accident, not a calendar.
+ */
+static int
+line_too_long(const char *data, size_t len, size_t max)
+{
+	const char *p = data, *end = data + len, *start = data;
+
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+
+		if (nl == NULL)
+			nl = end;
+		/* A following space or tab continues the same line. */
+		if (nl + 1 >= end || (nl[1] != ' ' && nl[1] != '\t')) {
+			if ((size_t)(nl - start) > max)
+				return 1;
+			start = nl + 1;
+		}
+		p = nl + 1;
+	}
+	return 0;
+}
+
+/*
  * Checks data for a calendar collection: fills obj and returns 0, or
  * answers the request and returns -1.
  */
@@ -119,6 +145,12 @@ check_calendar_data(struct http_request *req, struct http_response *resp,
 	char err[200], *name = NULL;
 	int rc;
 
+	if (line_too_long(data, len, DAV_MAX_ICAL_LINE)) {
+		log_info("dav put refused user=%s reason=\"property over %u "
+		    "bytes\"", req->user->name, DAV_MAX_ICAL_LINE);
+		dav_error(resp, 403, XML_NS_CALDAV, "max-resource-size", NULL);
+		return -1;
+	}
 	if (ical_object_check(data, len, obj, err, sizeof err)) {
 		log_info("dav put refused user=%s reason=\"%s\"",
 		    req->user->name, err);

@@ -17,6 +17,8 @@
 #define XML_NS_CS	"http://calendarserver.org/ns/"
 #define XML_NS_APPLE	"http://apple.com/ns/ical/"
 #define XML_MAX_DEPTH	64
+#define XML_MAX_BODY	(2u << 20)	/* a DAV request body, bytes */
+#define XML_MAX_DEAD	(64u << 10)	/* one dead property, bytes */
 
 /* The namespace declarations every response root element carries. */
 #define XML_NS_DECLS	" xmlns:D=\"DAV:\"" \
