@@ -25,6 +25,9 @@
 #define DAV_MAX_SEGMENT	255		/* bytes in one path segment */
 #define DAV_MAX_PATH	1024		/* bytes in a whole path */
 #define DAV_MAX_DEPTH	32		/* segments */
+/* Sync tokens (RFC 6578) are DAV_SYNC_PREFIX "<collection id>/<seq>": a
+ * token names its collection, so one from elsewhere is refused. */
+#define DAV_SYNC_PREFIX	"http://calgate.invalid/sync/"
 
 void dav_handle(struct http_request *, struct http_response *);
 
@@ -48,7 +51,8 @@ struct dav_res {
 	int exists;
 	int parent_ok;
 	int slash;			/* the path ended in '/' */
-	char *href;			/* owned; decoded; collections end '/' */
+	char *href;			/* owned; decoded; ends in / for a
+					   collection */
 	char *rel;			/* owned; path below the home ("" for
 					   the home), objects included */
 	const char *name;		/* last segment of rel */

@@ -19,7 +19,6 @@
 #define K_COLLS		(K(DAV_COLL))
 #define K_OWNED		(K(DAV_PRINCIPAL) | K(DAV_HOME) | K(DAV_COLL) | \
 			 K(DAV_OBJECT))
-#define SYNC_PREFIX	"http://calgate.invalid/sync/"
 
 struct prop_item {
 	const char *ns, *name;		/* borrowed from the request doc */
@@ -244,7 +243,7 @@ p_sync_token(struct http_request *req, const struct dav_res *r,
     struct xml_buf *b)
 {
 	(void)req;
-	xml_buf_printf(b, SYNC_PREFIX "%" PRId64 "/%" PRId64, r->coll.id,
+	xml_buf_printf(b, DAV_SYNC_PREFIX "%" PRId64 "/%" PRId64, r->coll.id,
 	    r->coll.synctoken);
 	return 0;
 }

@@ -116,8 +116,6 @@ freebusy_finish(struct freebusy *fb, size_t *len)
 }
 #endif
 
-#define SYNC_PREFIX	"http://calgate.invalid/sync/"
-
 struct report {
 	struct http_request *req;
 	const struct dav_res *target;
@@ -281,9 +279,9 @@ sync_token_parse(const char *t, int64_t coll_id, int64_t *since)
 	*since = 0;
 	if (*t == '\0')
 		return 0;
-	if (strncmp(t, SYNC_PREFIX, strlen(SYNC_PREFIX)) != 0)
+	if (strncmp(t, DAV_SYNC_PREFIX, strlen(DAV_SYNC_PREFIX)) != 0)
 		return -1;
-	t += strlen(SYNC_PREFIX);
+	t += strlen(DAV_SYNC_PREFIX);
 	if (sscanf(t, "%lld/%lld%c", &id, &seq, &tail) != 2 ||
 	    id != coll_id || seq < 0)
 		return -1;
@@ -327,7 +325,7 @@ sync_collection(struct report *rp, struct http_response *resp,
 		return -1;
 	if (rp->maxseq > token)
 		token = rp->maxseq;
-	xml_buf_printf(rp->out, "<D:sync-token>" SYNC_PREFIX "%" PRId64
+	xml_buf_printf(rp->out, "<D:sync-token>" DAV_SYNC_PREFIX "%" PRId64
 	    "/%" PRId64 "</D:sync-token>", t->coll.id, token);
 	return 0;
 }

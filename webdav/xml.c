@@ -167,14 +167,11 @@ xml_open_prop(struct xml_buf *b, const char *ns, const char *name)
 		return;
 	}
 	/* The empty namespace needs no declaration: no default is set. */
-	xml_buf_printf(b, "<X:%s", name);
 	if (*ns == '\0') {
-		b->len -= strlen(name) + 2;
-		b->p[b->len] = '\0';
-		xml_buf_str(b, name);
+		xml_buf_printf(b, "<%s", name);
 		return;
 	}
-	xml_buf_str(b, " xmlns:X=\"");
+	xml_buf_printf(b, "<X:%s xmlns:X=\"", name);
 	xml_buf_esc(b, ns, strlen(ns));
 	xml_buf_str(b, "\"");
 }
