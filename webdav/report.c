@@ -21,10 +21,12 @@
 #if __has_include("webdav/query.h")
 #include "webdav/query.h"
 #else
+/* until query.c lands */
 /*
- * until query.c lands: a stand-in with query.h's API that matches every
- * object, returns calendar-data whole and answers free-busy with an empty
- * VFREEBUSY. Remove once webdav/query.h exists.
+ * A stand-in with query.h's API that matches every object, returns
+ * calendar-data whole and answers free-busy with an empty VFREEBUSY. The
+ * #if above switches to the real one as soon as webdav/query.h exists;
+ * then delete this block.
  */
 struct query {
 	int unused;
