@@ -1074,7 +1074,7 @@ dav_proppatch(struct http_request *req, struct http_response *resp,
 		return;
 	}
 	if (dav_conditions(req, 1, res->kind == DAV_OBJECT ? res->obj.etag :
-	    -1) == 412) {
+	    res->coll.synctoken) == 412) {
 		http_respond_text(resp, 412, "precondition failed");
 		return;
 	}

@@ -201,6 +201,55 @@ def sync(t, cg):
                 "bad sync token %s -> 403 valid-sync-token" % bad[-20:])
 
 
+def apple_flow(t, cg):
+    """The requests Apple Calendar makes at setup (CLIENTS.md), replayed."""
+    r = cg.request("PROPFIND", "/.well-known/caldav", headers={"Depth": "0"},
+                   body='<D:propfind xmlns:D="DAV:"><D:prop>'
+                   '<D:current-user-principal/></D:prop></D:propfind>')
+    t.check(r.status in (301, 308), "apple: well-known PROPFIND redirected")
+    loc = r.headers.get("Location")
+    r = propfind(cg, loc, "<D:current-user-principal/><D:resourcetype/>"
+                 "<D:principal-URL/>")
+    t.check(r.status == 207 and b"/dav/principals/alice/" in r.body,
+            "apple: principal found at the redirect target")
+    r = propfind(cg, "/dav/principals/alice/", (
+        "<C:calendar-home-set/><C:calendar-user-address-set/>"
+        "<C:schedule-inbox-URL/><C:schedule-outbox-URL/>"
+        "<D:displayname/><D:principal-URL/><D:supported-report-set/>"
+        "<CS:email-address-set/><CS:dropbox-home-URL/>"
+        "<CS:notification-URL/><D:current-user-privilege-set/>"
+        "<C:calendar-user-type/>"))
+    t.check(r.status == 207 and b"calendar-home-set><D:href>" in r.body and
+            b"HTTP/1.1 404" in r.body, "apple: principal, unknowns in 404")
+    home_props = "".join("<%s/>" % p for p in (
+        "D:resourcetype", "D:displayname", "D:owner", "D:sync-token",
+        "D:current-user-privilege-set", "D:supported-report-set",
+        "D:quota-available-bytes", "D:quota-used-bytes", "D:add-member",
+        "D:resource-id", "C:supported-calendar-component-set",
+        "C:calendar-description", "C:calendar-timezone",
+        "C:max-resource-size", "C:schedule-calendar-transp",
+        "C:schedule-default-calendar-URL", "C:calendar-free-busy-set",
+        "CS:getctag", "CS:source", "CS:subscribed-strip-alarms",
+        "A:calendar-color", "A:calendar-order", "D:getetag",
+        "CS:pushkey", "CS:push-transports", "CS:allowed-sharing-modes",
+        "C:supported-calendar-data", "C:max-instances",
+        "C:max-attendees-per-instance", "CS:invite"))
+    r = propfind(cg, "/dav/calendars/alice/", home_props, depth="1")
+    t.check(r.status == 207 and b"/dav/calendars/alice/default/" in r.body
+            and b"<CS:getctag>" in r.body and b"<D:sync-token>" in r.body,
+            "apple: home Depth 1 with ~30 properties")
+    r = cg.request("PROPPATCH", CAL, body=(
+        '<D:propertyupdate %s><D:set><D:prop><A:calendar-color '
+        'symbolic-color="custom">#1BADF8FF</A:calendar-color>'
+        '<A:calendar-order>1</A:calendar-order></D:prop></D:set>'
+        '</D:propertyupdate>' % NS))
+    t.check(r.status == 207 and b"200 OK" in r.body and b"403" not in
+            r.body, "apple: PROPPATCH color and order")
+    r = propfind(cg, CAL, "<A:calendar-color/><A:calendar-order/>")
+    t.check(b"#1BADF8FF" in r.body and b"<A:calendar-order>1<" in r.body,
+            "apple: color and order stick")
+
+
 def main():
     t = ct.Results()
     with ct.Calgate() as cg:
@@ -210,6 +259,7 @@ def main():
         mkcalendar(t, cg)
         put_rules(t, cg)
         sync(t, cg)
+        apple_flow(t, cg)
         t.check(cg.alive(), "server still running")
     t.finish()
 
