@@ -453,10 +453,12 @@ dav_propreq_parse(xmlNode *el)
 	if (el == NULL)
 		return pr;
 	if (xml_is(el, XML_NS_DAV, "propfind")) {
-		/* allprop may come with include: those are asked anyway */
 		if (xml_child(el, XML_NS_DAV, "propname"))
 			pr->mode = PR_PROPNAME;
-		else if (!xml_child(el, XML_NS_DAV, "allprop")) {
+		else if (xml_child(el, XML_NS_DAV, "allprop")) {
+			/* RFC 4918 14.8: include adds to allprop's set */
+			prop = xml_child(el, XML_NS_DAV, "include");
+		} else {
 			prop = xml_child(el, XML_NS_DAV, "prop");
 			if (prop == NULL)
 				goto bad;
@@ -641,6 +643,17 @@ write_item(struct http_request *req, const struct dav_res *r,
 	return 0;
 }
 
+/* Was this included property already written by allprop? */
+static int
+in_allprop(const struct dav_propreq *pr, const struct prop_item *it)
+{
+	const struct live *l = live_find(it->ns, it->name);
+
+	if (l != NULL)
+		return l->allprop;
+	return dead_find(pr, it->ns, it->name) != NULL;
+}
+
 static int
 needs_dead(const struct dav_propreq *pr)
 {
@@ -691,6 +704,10 @@ dav_prop_response(struct http_request *req, const struct dav_res *r,
 			else
 				xml_buf_str(out, pr->dead[i].value);
 		}
+		for (size_t i = 0; pr->mode == PR_ALLPROP && i < pr->n; i++)
+			if (!in_allprop(pr, &pr->items[i]) && write_item(req,
+			    r, pr, &pr->items[i], hook, arg, out))
+				return -1;
 	}
 	if (out->len == mark && pr->miss.len > 0) {
 		/* Nothing found: only the 404 propstat. */

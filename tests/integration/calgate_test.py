@@ -10,13 +10,16 @@
 Calgate(extra_config="") writes a config into a temp dir, listens on
 127.0.0.1 port 0 and reads the port from the "server start" log line (10 s
 bound). CALGATE_BIN picks another binary. The process is killed and the
-directory removed on exit from the with-block, even on failure.
+directory removed on exit from the with-block, even on failure. A test
+that runs longer than CALGATE_TEST_TIMEOUT seconds (default 100) gets a
+TimeoutError inside the block, so a hung client cannot hang make check.
 """
 import base64
 import http.client
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -48,6 +51,10 @@ class Calgate:
         self.dir = self.proc = self.port = None
 
     def __enter__(self):
+        def expired(sig, frame):
+            raise TimeoutError("test took too long")
+        signal.signal(signal.SIGALRM, expired)
+        signal.alarm(int(os.environ.get("CALGATE_TEST_TIMEOUT", "100")))
         self.dir = tempfile.mkdtemp(prefix="calgate-test.")
         conf = ["[server]", "listen = 127.0.0.1:0",
                 "data_dir = %s/data" % self.dir, "max_body = 4M",
@@ -78,6 +85,7 @@ class Calgate:
         return self
 
     def __exit__(self, *exc):
+        signal.alarm(0)
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:
