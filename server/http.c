@@ -53,6 +53,8 @@ struct req_ctx {
 	size_t bytes;
 	char method[16];
 	char *path;			/* owned, for the access log */
+	char *raw_url;			/* owned; as sent, not decoded */
+	int started;			/* on_request has set it up */
 };
 
 /* ---- shared config ---------------------------------------------------- */
@@ -337,14 +339,32 @@ route(struct http_request *req, struct http_response *resp)
 {
 	const char *p = req->path;
 
+	/* A client given only the server's URL asks "/" with PROPFIND. */
 	if (has_prefix(p, "/.well-known/caldav") || !strcmp(p, "/dav") ||
-	    has_prefix(p, "/dav/"))
+	    has_prefix(p, "/dav/") || (!strcmp(p, "/") &&
+	    strcmp(req->method, "GET") && strcmp(req->method, "HEAD")))
 		dav_handle(req, resp);
 	else
 		www_handle(req, resp);
 }
 
 /* ---- libmicrohttpd callbacks ------------------------------------------- */
+
+/*
+ * Called before MHD decodes the URL: keep it as sent, so webdav/ can refuse
+ * encoded separators (%2F) and NULs that decoding would hide.
+ */
+static void *
+on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	struct req_ctx *ctx = calloc(1, sizeof *ctx);
+
+	(void)cls;
+	(void)conn;
+	if (ctx != NULL)
+		ctx->raw_url = strdup(uri);
+	return ctx;
+}
 
 static int
 authenticate(struct MHD_Connection *conn, struct req_ctx *ctx)
@@ -374,11 +394,13 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 	const char *cl;
 
 	(void)version;
-	if (ctx == NULL) {
-		ctx = calloc(1, sizeof *ctx);
+	if (ctx == NULL || !ctx->started) {
+		if (ctx == NULL)
+			ctx = calloc(1, sizeof *ctx);
 		if (ctx == NULL)
 			return MHD_NO;
 		*con_cls = ctx;
+		ctx->started = 1;
 		clock_gettime(CLOCK_MONOTONIC, &ctx->t0);
 		atomic_fetch_add(&d->inflight, 1);
 		snprintf(ctx->method, sizeof ctx->method, "%s", method);
@@ -434,7 +456,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 	req.user_id = ctx->user->store_id;
 	req.method = method;
 	req.path = url;
-	req.raw_url = url;
+	req.raw_url = ctx->raw_url ? ctx->raw_url : url;
 	if (ctx->body)
 		ctx->body[ctx->len] = '\0';
 	req.body = ctx->body ? ctx->body : "";
@@ -458,6 +480,12 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	(void)conn;
 	if (ctx == NULL)
 		return;
+	if (!ctx->started) {
+		free(ctx->raw_url);
+		free(ctx);
+		*con_cls = NULL;
+		return;
+	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	ms = (t1.tv_sec - ctx->t0.tv_sec) * 1000 +
 	    (t1.tv_nsec - ctx->t0.tv_nsec) / 1000000;
@@ -469,6 +497,7 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	server_config_put(d->srv, ctx->cfg);
 	free(ctx->body);
 	free(ctx->path);
+	free(ctx->raw_url);
 	free(ctx);
 	*con_cls = NULL;
 	atomic_fetch_sub(&d->inflight, 1);
@@ -568,6 +597,7 @@ http_start(struct server *srv, char *err, size_t errlen)
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, d,
+	    MHD_OPTION_URI_LOG_CALLBACK, on_uri, d,
 	    MHD_OPTION_CONNECTION_TIMEOUT, 120u,
 	    MHD_OPTION_CONNECTION_LIMIT, 1000u,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),

@@ -785,7 +785,7 @@ store_object_clear(struct store_object *o)
 
 #define OBJ_COLUMNS "id, collection_id, name, uid, component, organizer, " \
 	"content_type, etag, dtstart, dtend, modified, " \
-	"CASE WHEN ?1 THEN data END"
+	"CASE WHEN ?1 THEN data END, length(data)"
 
 static int
 obj_row(sqlite3_stmt *s, struct store_object *o)
@@ -811,6 +811,9 @@ obj_row(sqlite3_stmt *s, struct store_object *o)
 		if (o->len)
 			memcpy(o->data, b, o->len);
 		o->data[o->len] = '\0';
+	} else {
+		/* length() of a blob reads the record header, not the data */
+		o->len = (size_t)sqlite3_column_int64(s, 12);
 	}
 	return o->name == NULL ? -1 : 0;
 }
@@ -1117,6 +1120,275 @@ store_prop_list(struct store *st, int64_t coll_id, const char *object,
 		ret = db_fail(c, "prop list");
 	sqlite3_reset(s);
 	return ret;
+}
+
+/* ---- WebDAV (webdav/) ------------------------------------------------- */
+
+int
+store_prop_any(struct store *st, int64_t coll_id, int *any)
+{
+	struct conn *c = conn_get(st);
+	sqlite3_stmt *s;
+	int rc;
+
+	if (c == NULL || (s = stmt(c, "SELECT 1 FROM props WHERE "
+	    "collection_id = ? AND object != '' LIMIT 1")) == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, coll_id);
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return db_fail(c, "prop any");
+	*any = rc == SQLITE_ROW;
+	return 0;
+}
+
+int
+store_prop_copy(struct store *st, int64_t from_coll, const char *from,
+    int64_t to_coll, const char *to)
+{
+	struct conn *c = conn_get(st);
+	sqlite3_stmt *s;
+
+	if (c == NULL || (s = stmt(c, "INSERT OR REPLACE INTO props "
+	    "(collection_id, object, ns, name, value) SELECT ?1, ?2, ns, "
+	    "name, value FROM props WHERE collection_id = ?3 AND "
+	    "object = ?4")) == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, to_coll);
+	sqlite3_bind_text(s, 2, to, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, from_coll);
+	sqlite3_bind_text(s, 4, from, -1, SQLITE_STATIC);
+	return exec_stmt(c, s, "prop copy");
+}
+
+int
+store_object_uid_name(struct store *st, int64_t coll_id, const char *uid,
+    char **name)
+{
+	struct conn *c = conn_get(st);
+	sqlite3_stmt *s;
+	int rc;
+
+	*name = NULL;
+	if (c == NULL || (s = stmt(c, "SELECT name FROM objects WHERE "
+	    "collection_id = ? AND uid = ?")) == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, coll_id);
+	sqlite3_bind_text(s, 2, uid, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*name = col_strdup(s, 0);
+	sqlite3_reset(s);
+	if (rc == SQLITE_ROW)
+		return *name ? 0 : -1;
+	return rc == SQLITE_DONE ? STORE_NOTFOUND : db_fail(c, "uid name");
+}
+
+/* The id of to's parent collection (0 for a top-level path). */
+static int
+parent_id(struct store *st, int64_t user_id, const char *to, int64_t *id)
+{
+	const char *slash = strrchr(to, '/');
+	struct store_collection pc;
+	char *pp;
+	int rc;
+
+	*id = 0;
+	if (slash == NULL)
+		return 0;
+	pp = strndup(to, (size_t)(slash - to));
+	if (pp == NULL)
+		return -1;
+	rc = store_collection_get(st, user_id, pp, &pc);
+	free(pp);
+	if (rc == 0)
+		*id = pc.id;
+	store_collection_clear(&pc);
+	return rc;
+}
+
+int
+store_collection_move(struct store *st, int64_t user_id, const char *from,
+    const char *to)
+{
+	struct conn *c = conn_get(st);
+	struct store_collection src;
+	sqlite3_stmt *s;
+	int64_t parent, seq;
+	int rc;
+
+	if (c == NULL || store_begin(st))
+		return -1;
+	rc = store_collection_get(st, user_id, from, &src);
+	if (rc == 0)
+		rc = parent_id(st, user_id, to, &parent);
+	if (rc)
+		goto fail;
+	/* Every path at or below from gets to's prefix instead. */
+	s = stmt(c, "UPDATE collections SET path = ?3 || substr(path, "
+	    "length(?2) + 1) WHERE user_id = ?1 AND (path = ?2 OR "
+	    "substr(path, 1, length(?2) + 1) = ?2 || '/')");
+	if (s == NULL)
+		goto dberr;
+	sqlite3_bind_int64(s, 1, user_id);
+	sqlite3_bind_text(s, 2, from, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, to, -1, SQLITE_STATIC);
+	rc = exec_stmt(c, s, "collection move");
+	if (rc)
+		goto fail;
+	s = stmt(c, "UPDATE collections SET parent_id = ? WHERE id = ?");
+	if (s == NULL)
+		goto dberr;
+	if (parent)
+		sqlite3_bind_int64(s, 1, parent);
+	sqlite3_bind_int64(s, 2, src.id);
+	if (exec_stmt(c, s, "collection reparent") ||
+	    (seq = next_seq(c)) < 0 || record_change(c, src.id, NULL, 0, seq))
+		goto dberr;
+	store_collection_clear(&src);
+	return store_commit(st);
+dberr:
+	rc = -1;
+fail:
+	store_collection_clear(&src);
+	store_rollback(st);
+	return rc;
+}
+
+/* Copies the objects and dead properties of collection from into to. */
+static int
+copy_contents(struct conn *c, int64_t from, int64_t to)
+{
+	sqlite3_stmt *s;
+	int64_t seq = next_seq(c), now = (int64_t)time(NULL);
+
+	if (seq < 0)
+		return -1;
+	s = stmt(c, "INSERT INTO objects (collection_id, name, uid, "
+	    "component, organizer, scheduling, dtstart, dtend, etag, "
+	    "content_type, data, modified) SELECT ?1, name, uid, component, "
+	    "organizer, scheduling, dtstart, dtend, ?3, content_type, data, "
+	    "?4 FROM objects WHERE collection_id = ?2");
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, to);
+	sqlite3_bind_int64(s, 2, from);
+	sqlite3_bind_int64(s, 3, seq);
+	sqlite3_bind_int64(s, 4, now);
+	if (exec_stmt(c, s, "copy objects"))
+		return -1;
+	s = stmt(c, "INSERT OR REPLACE INTO changes (collection_id, name, "
+	    "seq, deleted) SELECT collection_id, name, etag, 0 FROM objects "
+	    "WHERE collection_id = ?");
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, to);
+	if (exec_stmt(c, s, "copy changes"))
+		return -1;
+	s = stmt(c, "INSERT OR REPLACE INTO props (collection_id, object, ns,"
+	    " name, value) SELECT ?1, object, ns, name, value FROM props "
+	    "WHERE collection_id = ?2");
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, to);
+	sqlite3_bind_int64(s, 2, from);
+	if (exec_stmt(c, s, "copy props"))
+		return -1;
+	s = stmt(c, "UPDATE collections SET (displayname, description, "
+	    "color, sort_order, timezone) = (SELECT displayname, description,"
+	    " color, sort_order, timezone FROM collections WHERE id = ?1) "
+	    "WHERE id = ?2");
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, from);
+	sqlite3_bind_int64(s, 2, to);
+	if (exec_stmt(c, s, "copy columns"))
+		return -1;
+	return record_change(c, to, NULL, 0, seq);
+}
+
+struct child_list {
+	char **paths;
+	size_t n;
+	int oom;
+};
+
+static int
+collect_child(void *arg, const struct store_collection *col)
+{
+	struct child_list *l = arg;
+	char **p = realloc(l->paths, (l->n + 1) * sizeof *p);
+
+	if (p == NULL || (p[l->n] = strdup(col->path)) == NULL) {
+		if (p)
+			l->paths = p;
+		l->oom = 1;
+		return -1;
+	}
+	l->paths = p;
+	l->n++;
+	return 0;
+}
+
+static int
+copy_tree(struct store *st, struct conn *c, int64_t user_id,
+    const char *from, const char *to, int deep, int level)
+{
+	struct store_collection src;
+	struct child_list kids = { 0 };
+	int64_t id;
+	int rc;
+
+	if (level > 32)
+		return -1;
+	rc = store_collection_get(st, user_id, from, &src);
+	if (rc)
+		return rc;
+	rc = store_collection_create(st, user_id, to, src.is_calendar,
+	    src.components, &id);
+	if (rc == 0)
+		rc = copy_contents(c, src.id, id);
+	if (rc == 0 && deep)
+		rc = store_collection_list(st, user_id, from, collect_child,
+		    &kids);
+	for (size_t i = 0; rc == 0 && i < kids.n; i++) {
+		char *dst = NULL;
+
+		if (asprintf(&dst, "%s%s", to, kids.paths[i] + strlen(from))
+		    < 0)
+			rc = -1;
+		else
+			rc = copy_tree(st, c, user_id, kids.paths[i], dst, 1,
+			    level + 1);
+		free(dst);
+	}
+	for (size_t i = 0; i < kids.n; i++)
+		free(kids.paths[i]);
+	free(kids.paths);
+	store_collection_clear(&src);
+	return rc;
+}
+
+int
+store_collection_copy(struct store *st, int64_t user_id, const char *from,
+    const char *to, int deep)
+{
+	struct conn *c = conn_get(st);
+	size_t fl = strlen(from);
+	int rc;
+
+	/* A copy into itself would never end. */
+	if (!strncmp(to, from, fl) && (to[fl] == '/' || to[fl] == '\0'))
+		return STORE_CONFLICT;
+	if (c == NULL || store_begin(st))
+		return -1;
+	rc = copy_tree(st, c, user_id, from, to, deep, 0);
+	if (rc) {
+		store_rollback(st);
+		return rc;
+	}
+	return store_commit(st);
 }
 
 /* ---- iTIP merge engine (server/itip.c) -------------------------------- */

@@ -175,6 +175,34 @@ typedef int (*store_prop_fn)(void *arg, const char *ns, const char *name,
 int store_prop_list(struct store *, int64_t coll_id, const char *object,
     store_prop_fn fn, void *arg);
 
+/* ---- WebDAV (webdav/) ----------------------------------------------- */
+
+/* *any = 1 when some object of the collection has a dead property. */
+int store_prop_any(struct store *, int64_t coll_id, int *any);
+/* Copies every dead property of one object (or "" for the collection). */
+int store_prop_copy(struct store *, int64_t from_coll, const char *from,
+    int64_t to_coll, const char *to);
+/*
+ * The name of the object holding uid in the collection (malloc'd, caller
+ * frees), STORE_NOTFOUND if none.
+ */
+int store_object_uid_name(struct store *, int64_t coll_id, const char *uid,
+    char **name);
+/*
+ * Moves (renames) collection `from` and everything below it to `to`.
+ * STORE_NOTFOUND when from or to's parent does not exist, STORE_CONFLICT
+ * when to is taken. Objects keep their ETags.
+ */
+int store_collection_move(struct store *, int64_t user_id, const char *from,
+    const char *to);
+/*
+ * Copies collection `from` (its properties, objects, dead properties and,
+ * with deep, its sub-collections) to a new collection `to`. Errors as for
+ * store_collection_move.
+ */
+int store_collection_copy(struct store *, int64_t user_id, const char *from,
+    const char *to, int deep);
+
 /* ---- the imip_log: one row per decision ------------------------------- */
 
 /* One decision about one message, as recorded. Strings borrowed. */
