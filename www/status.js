@@ -261,9 +261,11 @@
           height: 1, class: 'bar-zero' }));
       }
       s.appendChild(g);
-      if (i % 7 === 0 || i === days.length - 1) {
-        s.appendChild(svg('text', { x: L + i * bw + bw / 2, y: H - 6, class: 'axis',
-          'text-anchor': 'middle' }, d.date.slice(5)));
+      if ((days.length - 1 - i) % 7 === 0) {
+        const last = i === days.length - 1;
+        s.appendChild(svg('text', { x: last ? W : L + i * bw + bw / 2, y: H - 6,
+          class: 'axis', 'text-anchor': last ? 'end' : 'middle' },
+          last ? 'today' : d.date.slice(5)));
       }
     });
     box.appendChild(s);
@@ -381,6 +383,11 @@
       h.appendChild(el('strong', null, none ? 'No policy setting would accept it: '
         : 'What would change it: '));
       h.appendChild(el('span', 'hint-text', none ? inv.hint.slice(none[0].length) : inv.hint));
+      if (!none) {
+        h.appendChild(el('span', 'small muted', me && me.admin
+          ? ' (a setting in the configuration file: change it, reload, then check again)'
+          : ' (a setting in the configuration file: ask your administrator)'));
+      }
       why.appendChild(h);
     }
     if (inv.decision === 'defer' && inv.next_retry) {
