@@ -645,10 +645,15 @@ def run(tmp, srv):
     check(not leaked, "no secret in any response: %s" % set(leaked))
     check(not any(b"<img" in d for _, d in responses
                   if b'"invitations"' in d), "markup escaped in JSON")
+    srv.stop()
     with open(srv.log) as f:
         log = f.read()
     check(PASSWORD not in log and IMAP_SECRET not in log,
           "no secret in the log")
+    # Under CALGATE=build-san/calgate: no sanitizer report at exit.
+    check(not re.search(r"Sanitizer|runtime error:", log),
+          "no sanitizer report:\n" + log[-3000:])
+    check(srv.proc.returncode == 0, "clean exit (%s)" % srv.proc.returncode)
 
 
 if __name__ == "__main__":

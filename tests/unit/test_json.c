@@ -110,6 +110,54 @@ test_copy(void)
 	}
 }
 
+/* Mutated copies of a real detail: refused or re-emitted, and what is
+ * re-emitted must itself copy back unchanged. ASan watches the parser. */
+static void
+test_mutations(void)
+{
+	static const char base[] = "{\"dkim\": [{\"domain\": \"google.com\", "
+	    "\"result\": \"pass\", \"aligned\": false}], \"spf\": null, "
+	    "\"dmarc\": {\"result\": \"none\", \"policy\": null}, "
+	    "\"n\": -1.5e3, \"s\": \"a\\u00e9\\n\"}";
+	static const char alphabet[] = "{}[],:\"\\u0123456789eE+-.tfnl \x80\xff";
+	unsigned seed = 12345;
+	int bad = 0;
+
+	for (int i = 0; i < 20000; i++) {
+		char in[sizeof base];
+		struct json j, k;
+		char *t, *t2;
+		size_t n = sizeof base - 1;
+
+		memcpy(in, base, sizeof base);
+		for (int m = 0; m < 1 + i % 4; m++) {
+			seed = seed * 1103515245u + 12345u;
+			in[(seed >> 8) % n] = alphabet[(seed >> 20) %
+			    (sizeof alphabet - 1)];
+		}
+		if (i % 7 == 0)
+			n = (seed >> 4) % n;		/* truncated */
+		json_init(&j);
+		if (json_copy(&j, in, n) != 0) {
+			t = json_finish(&j, NULL);
+			bad += t != NULL;	/* nothing may be written */
+			free(t);
+			continue;
+		}
+		t = json_finish(&j, NULL);
+		json_init(&k);
+		t2 = NULL;
+		if (t && json_copy(&k, t, strlen(t)) == 0)
+			t2 = json_finish(&k, NULL);
+		else
+			json_discard(&k);
+		bad += t == NULL || t2 == NULL || strcmp(t, t2) != 0;
+		free(t);
+		free(t2);
+	}
+	check(bad == 0, "mutated inputs: %d bad", bad);
+}
+
 static void
 test_structure(void)
 {
@@ -203,6 +251,7 @@ main(void)
 		    got);
 	}
 	test_copy();
+	test_mutations();
 	test_structure();
 	test_metrics();
 	return check_done();
