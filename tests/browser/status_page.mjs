@@ -31,22 +31,26 @@ function check(cond, what) {
   else { failed++; console.log('FAIL: ' + what); }
 }
 
-const profile = mkdtempSync(join(tmpdir(), 'calgate-chromium-'));
-let ctx;
-const consoleLines = [];
-const dialogs = [];
-try {
-  ctx = await chromium.launchPersistentContext(profile, {
+// A fresh chromium with its own profile (--user-data-dir), logged in as user.
+function launch(dir, user) {
+  return chromium.launchPersistentContext(dir, {
     executablePath: '/usr/bin/chromium',
     headless: true,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic',
       '--no-first-run', '--disable-background-networking',
       '--disable-component-update', '--disable-sync'],
-    httpCredentials: { username: process.env.CALGATE_USER,
-      password: process.env.CALGATE_PASS },
+    httpCredentials: { username: user, password: process.env.CALGATE_PASS },
     viewport: { width: 1100, height: 900 },
     timeout: 30000,
   });
+}
+
+const profile = mkdtempSync(join(tmpdir(), 'calgate-chromium-'));
+let ctx;
+const consoleLines = [];
+const dialogs = [];
+try {
+  ctx = await launch(profile, process.env.CALGATE_USER);
   const page = ctx.pages()[0] || await ctx.newPage();
   page.setDefaultTimeout(10000);
   page.on('console', (m) => consoleLines.push(m.type() + ': ' + m.text()));
@@ -127,6 +131,27 @@ try {
   if (SHOT) {
     mkdirSync(dirname(SHOT), { recursive: true });
     await page.screenshot({ path: SHOT, fullPage: true });
+  }
+  check(await page.locator('#admin').isHidden(), 'no admin section for alice');
+
+  // The administrator's view: every account, whose invitation, reload.
+  if (process.env.ADMIN_USER) {
+    const aprofile = mkdtempSync(join(tmpdir(), 'calgate-chromium-'));
+    const actx = await launch(aprofile, process.env.ADMIN_USER);
+    try {
+      const apage = actx.pages()[0] || await actx.newPage();
+      apage.setDefaultTimeout(10000);
+      await apage.goto(URL + '/');
+      await apage.waitForSelector('body[data-loaded="1"]');
+      check(await apage.locator('.account').count() === 2,
+        'admin sees both accounts');
+      check(await apage.locator('#admin').isVisible(), 'admin section shown');
+      check(/For\s*alice/.test(await apage.locator(
+        `.inv[data-id="${GOOGLE_ID}"]`).innerText()), 'admin sees whose it is');
+    } finally {
+      await actx.close().catch(() => {});
+      rmSync(aprofile, { recursive: true, force: true });
+    }
   }
 } catch (e) {
   check(false, 'browser run: ' + (e && e.stack ? e.stack : e));

@@ -87,7 +87,7 @@ case "$GOOGLE_ID" in ''|*[!0-9]*) bad "seeding failed: $GOOGLE_ID"; finish;; esa
 ok
 
 mkdir -p tests/artifacts
-CALGATE_URL="http://127.0.0.1:$PORT" CALGATE_USER=alice CALGATE_PASS="$PASS" \
+CALGATE_URL="http://127.0.0.1:$PORT" CALGATE_USER=alice ADMIN_USER=root CALGATE_PASS="$PASS" \
 GOOGLE_ID="$GOOGLE_ID" XSS_SUBJECT="$XSS" \
 SCREENSHOT="$ROOT/tests/artifacts/status.png" \
 RECHECK_EXPECT="${RECHECK_EXPECT:-unavailable}" \
