@@ -148,6 +148,10 @@ try {
       check(await apage.locator('#admin').isVisible(), 'admin section shown');
       check(/For\s*alice/.test(await apage.locator(
         `.inv[data-id="${GOOGLE_ID}"]`).innerText()), 'admin sees whose it is');
+      if (SHOT) {
+        await apage.screenshot({ path: SHOT.replace(/\.png$/, '-admin.png'),
+          fullPage: true });
+      }
     } finally {
       await actx.close().catch(() => {});
       rmSync(aprofile, { recursive: true, force: true });
