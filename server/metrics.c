@@ -47,7 +47,7 @@ static struct {
 		uint64_t n;
 	} http[METRICS_HTTP_SLOTS];
 	size_t nhttp;
-	uint64_t http_other;		/* past the slots: rare, still counted */
+	uint64_t http_other;		/* past the slots (rare) */
 	uint64_t polls;
 	struct {
 		unsigned char decision;
@@ -227,8 +227,8 @@ metrics_render(int64_t started, size_t *len)
 	    "# TYPE calgate_imip_decisions_total counter\n");
 	for (size_t i = 0; i < METRICS_REASON_SLOTS; i++)
 		if (m.dec[i].n)
-			fprintf(f, "calgate_imip_decisions_total{decision=\"%s\","
-			    "reason=\"%s\"} %llu\n",
+			fprintf(f, "calgate_imip_decisions_total{"
+			    "decision=\"%s\",reason=\"%s\"} %llu\n",
 			    decisions[m.dec[i].decision], m.dec[i].reason,
 			    (unsigned long long)m.dec[i].n);
 	render_histogram(f, "calgate_dns_lookup_seconds",

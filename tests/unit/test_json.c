@@ -73,8 +73,8 @@ static const struct {
 	{ "{} {}", NULL },
 	{ "\"unterminated", NULL },
 	{ "", NULL },
-	{ "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
-	  NULL },
+	{ "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["		/* too deep */
+	  "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]", NULL },
 };
 
 static void
@@ -119,7 +119,8 @@ test_mutations(void)
 	    "\"result\": \"pass\", \"aligned\": false}], \"spf\": null, "
 	    "\"dmarc\": {\"result\": \"none\", \"policy\": null}, "
 	    "\"n\": -1.5e3, \"s\": \"a\\u00e9\\n\"}";
-	static const char alphabet[] = "{}[],:\"\\u0123456789eE+-.tfnl \x80\xff";
+	static const char alphabet[] =
+	    "{}[],:\"\\u0123456789eE+-.tfnl \x80\xff";
 	unsigned seed = 12345;
 	int bad = 0;
 
