@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "server/log.h"
+#include "server/metrics.h"
 #include "server/www.h"
 #include "webdav/dav.h"
 
@@ -494,6 +495,7 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	    log_q(qpath, sizeof qpath, ctx->path), ctx->status, ctx->bytes,
 	    ms, log_q(quser, sizeof quser, ctx->user ? ctx->user->name : NULL),
 	    toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted=1");
+	metrics_http(ctx->method, ctx->status);
 	server_config_put(d->srv, ctx->cfg);
 	free(ctx->body);
 	free(ctx->path);

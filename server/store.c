@@ -1471,3 +1471,203 @@ store_imip_update(struct store *st, const struct store_imip *r)
 		return -1;
 	return sqlite3_changes(c->db) ? 0 : STORE_NOTFOUND;
 }
+
+/* status page and API */
+
+int
+store_status_account(struct store *st, int64_t user_id,
+    struct store_status_account *out)
+{
+	struct conn *c = conn_get(st);
+	sqlite3_stmt *s;
+	const unsigned char *t;
+	int rc;
+
+	memset(out, 0, sizeof *out);
+	if (c == NULL || (s = stmt(c, "SELECT state, detail, last_ok, "
+	    "next_try FROM accounts WHERE user_id = ?")) == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, user_id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_DONE)
+		return STORE_NOTFOUND;
+	if (rc != SQLITE_ROW)
+		return db_fail(c, "account status");
+	t = sqlite3_column_text(s, 0);
+	snprintf(out->state, sizeof out->state, "%s", t ? (const char *)t :
+	    "new");
+	t = sqlite3_column_text(s, 1);
+	snprintf(out->detail, sizeof out->detail, "%s", t ? (const char *)t :
+	    "");
+	out->last_ok = sqlite3_column_int64(s, 2);
+	out->next_try = sqlite3_column_int64(s, 3);
+	sqlite3_reset(s);
+	return 0;
+}
+
+int
+store_status_counts(struct store *st, int64_t user_id, int64_t since,
+    int64_t counts[4])
+{
+	static const char *const names[4] = { "accept", "skip", "defer",
+	    "ignore" };
+	struct conn *c = conn_get(st);
+	sqlite3_stmt *s;
+	int rc;
+
+	memset(counts, 0, 4 * sizeof counts[0]);
+	if (c == NULL || (s = stmt(c, "SELECT decision, count(*) FROM "
+	    "imip_log WHERE (?1 = 0 OR user_id = ?1) AND ts >= ?2 "
+	    "GROUP BY decision")) == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, user_id);
+	sqlite3_bind_int64(s, 2, since);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *d = (const char *)sqlite3_column_text(s, 0);
+
+		for (int i = 0; d && i < 4; i++)
+			if (!strcmp(d, names[i]))
+				counts[i] = sqlite3_column_int64(s, 1);
+	}
+	sqlite3_reset(s);
+	return rc == SQLITE_DONE ? 0 : db_fail(c, "imip counts");
+}
+
+int
+store_status_calendars(struct store *st, int64_t user_id,
+    store_status_cal_fn fn, void *arg)
+{
+	struct conn *c = conn_get(st);
+	sqlite3_stmt *s;
+	int rc, ret = 0;
+
+	if (c == NULL || (s = stmt(c, "SELECT c.path, c.displayname, "
+	    "(SELECT count(*) FROM objects o WHERE o.collection_id = c.id "
+	    "AND o.component = 'VEVENT') FROM collections c WHERE "
+	    "c.user_id = ? AND c.is_calendar ORDER BY c.path")) == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, user_id);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		ret = fn(arg, (const char *)sqlite3_column_text(s, 0),
+		    (const char *)sqlite3_column_text(s, 1),
+		    sqlite3_column_int64(s, 2));
+		if (ret)
+			break;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		ret = db_fail(c, "calendar status");
+	sqlite3_reset(s);
+	return ret;
+}
+
+int
+store_status_daily(struct store *st, int64_t user_id, int64_t since,
+    int64_t tz_offset, store_status_day_fn fn, void *arg)
+{
+	struct conn *c = conn_get(st);
+	sqlite3_stmt *s;
+	int rc, ret = 0;
+
+	if (c == NULL || (s = stmt(c, "SELECT (ts + ?3) / 86400 AS day, "
+	    "decision, count(*) FROM imip_log WHERE (?1 = 0 OR user_id = ?1) "
+	    "AND ts >= ?2 GROUP BY day, decision ORDER BY day")) == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, user_id);
+	sqlite3_bind_int64(s, 2, since);
+	sqlite3_bind_int64(s, 3, tz_offset);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		ret = fn(arg, sqlite3_column_int64(s, 0),
+		    (const char *)sqlite3_column_text(s, 1),
+		    sqlite3_column_int64(s, 2));
+		if (ret)
+			break;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		ret = db_fail(c, "imip daily");
+	sqlite3_reset(s);
+	return ret;
+}
+
+#define STATUS_IMIP_COLUMNS "l.id, l.user_id, u.name, l.ts, l.uidvalidity, " \
+	"l.imap_uid, l.message_id, l.from_addr, l.subject, l.method, " \
+	"l.ical_uid, l.summary, l.dtstart, l.decision, l.reason, l.hint, " \
+	"l.detail, l.attempts, l.next_retry"
+
+/* Walks rows of a STATUS_IMIP_COLUMNS query; strings live until the step. */
+static int
+status_imip_rows(struct conn *c, sqlite3_stmt *s, store_status_imip_fn fn,
+    void *arg, int *nrows)
+{
+	int rc, ret = 0;
+
+	*nrows = 0;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_imip r;
+
+		memset(&r, 0, sizeof r);
+		r.id = sqlite3_column_int64(s, 0);
+		r.user_id = sqlite3_column_int64(s, 1);
+		r.ts = sqlite3_column_int64(s, 3);
+		r.uidvalidity = sqlite3_column_int64(s, 4);
+		r.imap_uid = sqlite3_column_int64(s, 5);
+		r.message_id = (const char *)sqlite3_column_text(s, 6);
+		r.from_addr = (const char *)sqlite3_column_text(s, 7);
+		r.subject = (const char *)sqlite3_column_text(s, 8);
+		r.method = (const char *)sqlite3_column_text(s, 9);
+		r.ical_uid = (const char *)sqlite3_column_text(s, 10);
+		r.summary = (const char *)sqlite3_column_text(s, 11);
+		r.dtstart = (const char *)sqlite3_column_text(s, 12);
+		r.decision = (const char *)sqlite3_column_text(s, 13);
+		r.reason = (const char *)sqlite3_column_text(s, 14);
+		r.hint = (const char *)sqlite3_column_text(s, 15);
+		r.detail = (const char *)sqlite3_column_text(s, 16);
+		r.attempts = sqlite3_column_int(s, 17);
+		r.next_retry = sqlite3_column_int64(s, 18);
+		(*nrows)++;
+		ret = fn(arg, &r, (const char *)sqlite3_column_text(s, 2));
+		if (ret)
+			break;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		ret = db_fail(c, "imip list");
+	sqlite3_reset(s);
+	return ret;
+}
+
+int
+store_status_invitations(struct store *st, int64_t user_id,
+    const char *decision, int64_t before, int limit,
+    store_status_imip_fn fn, void *arg)
+{
+	struct conn *c = conn_get(st);
+	sqlite3_stmt *s;
+	int n;
+
+	if (c == NULL || (s = stmt(c, "SELECT " STATUS_IMIP_COLUMNS " FROM "
+	    "imip_log l JOIN users u ON u.id = l.user_id WHERE "
+	    "(?1 = 0 OR l.user_id = ?1) AND (?2 IS NULL OR l.decision = ?2) "
+	    "AND (?3 = 0 OR l.id < ?3) ORDER BY l.id DESC LIMIT ?4")) == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, user_id);
+	bind_text(s, 2, decision);
+	sqlite3_bind_int64(s, 3, before);
+	sqlite3_bind_int(s, 4, limit);
+	return status_imip_rows(c, s, fn, arg, &n);
+}
+
+int
+store_status_invitation(struct store *st, int64_t id,
+    store_status_imip_fn fn, void *arg)
+{
+	struct conn *c = conn_get(st);
+	sqlite3_stmt *s;
+	int n, rc;
+
+	if (c == NULL || (s = stmt(c, "SELECT " STATUS_IMIP_COLUMNS " FROM "
+	    "imip_log l JOIN users u ON u.id = l.user_id WHERE l.id = ?"))
+	    == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, id);
+	rc = status_imip_rows(c, s, fn, arg, &n);
+	return rc ? rc : n ? 0 : STORE_NOTFOUND;
+}

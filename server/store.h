@@ -235,4 +235,51 @@ int store_imip_insert(struct store *, const struct store_imip *rec,
  */
 int store_imip_update(struct store *, const struct store_imip *rec);
 
+/* status page and API (server/api.c): read-only views, user_id 0 = all */
+
+/* The poller's view of one account, as last written. */
+struct store_status_account {
+	char state[32];			/* connecting, idle, ... ; "new" */
+	char detail[512];		/* "" when none */
+	int64_t last_ok, next_try;	/* unix seconds; 0 when unset */
+};
+/* STORE_NOTFOUND when the poller has not written a row yet. */
+int store_status_account(struct store *, int64_t user_id,
+    struct store_status_account *out);
+
+/* Decisions since `since` (unix seconds): [0] accept, [1] skip,
+ * [2] defer, [3] ignore. */
+int store_status_counts(struct store *, int64_t user_id, int64_t since,
+    int64_t counts[4]);
+
+/* fn for each calendar of the user, in path order, with its VEVENT count;
+ * displayname may be NULL. fn returning non-zero stops and is returned. */
+typedef int (*store_status_cal_fn)(void *arg, const char *path,
+    const char *displayname, int64_t events);
+int store_status_calendars(struct store *, int64_t user_id,
+    store_status_cal_fn fn, void *arg);
+
+/*
+ * fn(arg, day, decision, n) for decisions since `since`, grouped by day
+ * number ((ts + tz_offset) / 86400, tz_offset in seconds), in day order.
+ */
+typedef int (*store_status_day_fn)(void *arg, int64_t day,
+    const char *decision, int64_t n);
+int store_status_daily(struct store *, int64_t user_id, int64_t since,
+    int64_t tz_offset, store_status_day_fn fn, void *arg);
+
+/*
+ * imip_log rows (never raw; rec->raw is NULL) with their user's name, by id
+ * descending: decision NULL for all, before 0 for no cursor, at most limit.
+ * fn returning non-zero stops and is returned.
+ */
+typedef int (*store_status_imip_fn)(void *arg, const struct store_imip *rec,
+    const char *user);
+int store_status_invitations(struct store *, int64_t user_id,
+    const char *decision, int64_t before, int limit,
+    store_status_imip_fn fn, void *arg);
+/* One row by id, any user (the caller checks ownership); STORE_NOTFOUND. */
+int store_status_invitation(struct store *, int64_t id,
+    store_status_imip_fn fn, void *arg);
+
 #endif

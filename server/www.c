@@ -1,7 +1,7 @@
 /*
  * server/www.c: serves the status page's files from www/ (next to the
  * binary) with a strict Content-Security-Policy. The JSON API behind the
- * page is routed from here too.
+ * page (server/api.c) is routed from here too.
  */
 #include "server/www.h"
 
@@ -14,6 +14,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "server/api.h"
 
 #define WWW_MAX_FILE	(1u << 20)
 
@@ -95,6 +97,7 @@ serve_file(struct http_response *resp, const char *name)
 	    "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'"
 	    "; form-action 'self'; base-uri 'none'");
 	http_add_header(resp, "X-Content-Type-Options", "nosniff");
+	http_add_header(resp, "Referrer-Policy", "same-origin");
 	http_add_header(resp, "Cache-Control", "no-cache");
 }
 
@@ -103,6 +106,10 @@ www_handle(struct http_request *req, struct http_response *resp)
 {
 	const char *p = req->path;
 
+	if (api_owns(p)) {
+		api_handle(req, resp);
+		return;
+	}
 	if (strcmp(req->method, "GET") && strcmp(req->method, "HEAD")) {
 		http_respond_text(resp, 405, "method not allowed");
 		http_add_header(resp, "Allow", "GET, HEAD");
