@@ -478,15 +478,29 @@ prescan(struct itip *it, const char *s, size_t len)
 	return 0;
 }
 
-/* The first X-LIC-ERROR libical inserted, or NULL. */
+/*
+ * The first X-LIC-ERROR libical inserted, or NULL. An empty property
+ * (Apple sends "URL;VALUE=URI:") was already dropped by libical and
+ * loses nothing, so that one error is removed rather than refused.
+ */
 static const char *
 parse_error(icalcomponent *c)
 {
-	icalproperty *p = icalcomponent_get_first_property(c,
-	    ICAL_XLICERROR_PROPERTY);
+	icalproperty *p;
 	icalcomponent *k;
 	const char *e;
+	size_t n;
+	icalproperty **v = props(c, ICAL_XLICERROR_PROPERTY, &n);
 
+	for (size_t i = 0; i < n; i++) {
+		e = icalproperty_get_xlicerror(v[i]);
+		if (e && strncmp(e, "No value for ", 13) == 0) {
+			icalcomponent_remove_property(c, v[i]);
+			icalproperty_free(v[i]);
+		}
+	}
+	free(v);
+	p = icalcomponent_get_first_property(c, ICAL_XLICERROR_PROPERTY);
 	if (p)
 		return icalproperty_get_xlicerror(p);
 	for (k = icalcomponent_get_first_component(c, ICAL_ANY_COMPONENT); k;
@@ -1326,6 +1340,7 @@ cancel_instance(struct itip *it, icalcomponent *mc, const char *rid)
 	if (cur == NULL) {
 		cur = make_instance(it->out, master, rp);
 		remove_kids(cur, ICAL_VALARM_COMPONENT);
+		icalcomponent_set_dtstamp(cur, icalcomponent_get_dtstamp(mc));
 		icalcomponent_add_component(it->out, cur);
 	}
 	mark_cancelled(cur, seq);
