@@ -76,7 +76,7 @@ struct itip {
 	size_t nrecs;
 };
 
-/* ---- results ---------------------------------------------------------- */
+/* ---- results ------------------------------------------------------------- */
 
 const char *
 itip_outcome_name(enum itip_outcome o)
@@ -110,7 +110,7 @@ result(struct itip *it, enum itip_outcome o, const char *reason,
 	return 0;
 }
 
-/* ---- small iCalendar helpers ------------------------------------------ */
+/* ---- small iCalendar helpers --------------------------------------------- */
 
 static int
 is_sched(icalcomponent *c)
@@ -440,7 +440,15 @@ make_instance(icalcomponent *root, icalcomponent *master, icalproperty *ridp)
 	return c;
 }
 
-/* ---- parsing the message ---------------------------------------------- */
+/* ---- parsing the message ------------------------------------------------- */
+
+static int
+is_sched_name(const char *s, size_t n)
+{
+	return (n == 6 && strncasecmp(s, "VEVENT", 6) == 0) ||
+	    (n == 5 && strncasecmp(s, "VTODO", 5) == 0) ||
+	    (n == 8 && strncasecmp(s, "VJOURNAL", 8) == 0);
+}
 
 /*
  * Looks at the raw text before libical does: libical frees components
@@ -457,14 +465,14 @@ prescan(struct itip *it, const char *s, size_t len)
 		const char *nl = memchr(l, '\n', len - i);
 		size_t ll = nl ? (size_t)(nl - l) : len - i;
 
+		if (ll > 0 && l[ll - 1] == '\r')
+			ll--;
 		if (ll >= 6 && strncasecmp(l, "BEGIN:", 6) == 0) {
 			if (++depth > ITIP_MAX_DEPTH)
 				return result(it, ITIP_REFUSED, "too-deep",
 				    "components nested more than %d deep",
 				    ITIP_MAX_DEPTH), -1;
-			if (ll >= 12 && (strncasecmp(l + 6, "VEVENT", 6) == 0
-			    || strncasecmp(l + 6, "VTODO", 5) == 0 ||
-			    strncasecmp(l + 6, "VJOURN", 6) == 0) &&
+			if (is_sched_name(l + 6, ll - 6) &&
 			    ++ncomp > ITIP_MAX_COMPONENTS)
 				return result(it, ITIP_REFUSED,
 				    "too-many-overrides", "more than %d "
@@ -473,7 +481,7 @@ prescan(struct itip *it, const char *s, size_t len)
 		} else if (ll >= 4 && strncasecmp(l, "END:", 4) == 0 &&
 		    depth > 0)
 			depth--;
-		i += ll + 1;
+		i += (nl ? (size_t)(nl - l) : len - i) + 1;
 	}
 	return 0;
 }
@@ -619,7 +627,7 @@ parse(struct itip *it, const char *ical, size_t len)
 	return check_components(it);
 }
 
-/* ---- the stored side --------------------------------------------------- */
+/* ---- the stored side ----------------------------------------------------- */
 
 /* Finds the stored object with the message's UID; -1 on store error. */
 static int
@@ -694,7 +702,7 @@ organizer_known(struct itip *it)
 		    strcasecmp(k, it->morg) == 0)
 			return 1;
 	}
-	if (it->user_id == 0)
+	if (it->user_id == 0 || it->morg[0] == '\0')
 		return 0;
 	return store_itip_organizer_known(it->st, it->user_id, it->morg);
 }
@@ -744,7 +752,7 @@ add_rec(struct itip *it, const char *attendee, const char *rid,
 	return 0;
 }
 
-/* ---- keeping the user's state ------------------------------------------ */
+/* ---- keeping the user's state -------------------------------------------- */
 
 static char *
 props_text(icalcomponent *c, icalproperty_kind k)
@@ -900,7 +908,8 @@ keep_user_state(struct itip *it, icalcomponent *dst, icalcomponent *src,
 	remove_kids(dst, ICAL_VALARM_COMPONENT);
 	al = kids(oc, ICAL_VALARM_COMPONENT, &n);
 	for (size_t i = 0; i < n; i++)
-		icalcomponent_add_component(dst, icalcomponent_new_clone(al[i]));
+		icalcomponent_add_component(dst,
+		    icalcomponent_new_clone(al[i]));
 	free(al);
 	if (icalcomponent_get_first_property(oc, ICAL_CATEGORIES_PROPERTY)) {
 		icalproperty **c;
@@ -934,7 +943,7 @@ merge_timezones(icalcomponent *out, icalcomponent *msg)
 	free(v);
 }
 
-/* ---- building the result ------------------------------------------------ */
+/* ---- building the result ------------------------------------------------- */
 
 static icalcomponent *
 clone_message(struct itip *it)
@@ -1084,7 +1093,7 @@ finish(struct itip *it, const char *reason, const char *fmt, ...)
 	return 0;
 }
 
-/* ---- REQUEST, PUBLISH, ADD ---------------------------------------------- */
+/* ---- REQUEST, PUBLISH, ADD ----------------------------------------------- */
 
 /* A new UID: the whole message becomes the object. */
 static int
@@ -1102,7 +1111,8 @@ create(struct itip *it)
 	if (rc == 0)
 		return result(it, ITIP_REFUSED, "unknown-organizer", "%s is "
 		    "not in known_senders and organizes no event in the "
-		    "user's calendars (new_events_from = known)", it->morg);
+		    "user's calendars (new_events_from = known)",
+		    it->morg[0] ? it->morg : "a message without ORGANIZER");
 	it->out = clone_message(it);
 	for (size_t i = 0; i < it->nmcomps; i++) {
 		rid_key(it->msg, it->mcomps[i], rid, sizeof rid);
@@ -1272,8 +1282,19 @@ update(struct itip *it)
 static int
 do_request(struct itip *it)
 {
-	if (it->method == ICAL_METHOD_PUBLISH)
+	if (it->method == ICAL_METHOD_PUBLISH) {
 		it->scheduling = 0;
+		/*
+		 * Booking mails often PUBLISH without ORGANIZER: fine for a
+		 * new event, but then nobody may change it by mail.
+		 */
+		if (it->morg[0] == '\0' && it->old.id == 0)
+			return create(it);
+		if (it->morg[0] == '\0')
+			return result(it, ITIP_REFUSED, "no-organizer",
+			    "a PUBLISH without ORGANIZER cannot change a "
+			    "stored event");
+	}
 	if (!organizer_ok(it))
 		return 0;
 	if (it->old.id == 0)
@@ -1613,7 +1634,7 @@ do_proposal(struct itip *it)
 	    it->from ? it->from : "-");
 }
 
-/* ---- writing -------------------------------------------------------------- */
+/* ---- writing ------------------------------------------------------------- */
 
 static int
 write_recs(struct itip *it, int64_t object_id)
@@ -1666,7 +1687,7 @@ write_out(struct itip *it)
 	return rc ? -1 : 0;
 }
 
-/* ---- entry point ------------------------------------------------------------ */
+/* ---- entry point --------------------------------------------------------- */
 
 static int
 decide(struct itip *it)

@@ -198,7 +198,7 @@ struct store_itip_proposal {
 	const char *uid, *method, *from;	/* borrowed for the call */
 	int64_t ts;
 	const char *data;			/* the iTIP text */
-	const char *state;			/* "pending", "unknown-attendee" */
+	const char *state;	/* "pending", "unknown-attendee" */
 };
 /*
  * Records a proposal unless an identical one (same uid, method, from,

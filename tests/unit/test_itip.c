@@ -41,7 +41,7 @@ static char *known[] = { known0 };
 static char uname[] = "alice", ucal[] = "default";
 static struct user_conf alice;
 
-/* ---- helpers ------------------------------------------------------------ */
+/* ---- helpers ------------------------------------------------------------- */
 
 static char *
 slurp(const char *path, size_t *len)
@@ -339,7 +339,7 @@ put_file(const char *file, const char *name)
 	free(data);
 }
 
-/* ---- looking into stored objects ------------------------------------------ */
+/* ---- looking into stored objects ----------------------------------------- */
 
 static char *
 stored(const char *name)
@@ -446,7 +446,7 @@ alarm_trigger(icalcomponent *c)
 	return a ? prop_value(a, "TRIGGER") : "(none)";
 }
 
-/* ---- per-step checks --------------------------------------------------- */
+/* ---- per-step checks ----------------------------------------------------- */
 
 typedef void (*after_fn)(icalcomponent *root);
 
@@ -619,7 +619,7 @@ chk_dave(icalcomponent *root)
 	    "ACCEPTED") == 0, "the delegate's reply applied");
 }
 
-/* ---- scenarios ------------------------------------------------------------ */
+/* ---- scenarios ----------------------------------------------------------- */
 
 #define CHANGED		1
 #define DELETED		(-1)
@@ -895,7 +895,7 @@ run_scenario(const struct scenario *sc)
 	}
 }
 
-/* ---- hostile input ----------------------------------------------------------- */
+/* ---- hostile input ------------------------------------------------------- */
 
 static char *
 many_overrides(int n)
@@ -999,6 +999,17 @@ run_hostile(void)
 	hostile_file("several-uids.ics", ITIP_REFUSED, "several-uids");
 	m = many_overrides(50000);
 	hostile_one("50,000 overrides", m, strlen(m), ITIP_REFUSED,
+	    "too-many-overrides");
+	{
+		char *w = m;
+
+		/* The same with bare LF line ends. */
+		for (char *r = m; *r; r++)
+			if (*r != '\r')
+				*w++ = *r;
+		*w = '\0';
+	}
+	hostile_one("50,000 overrides, LF", m, strlen(m), ITIP_REFUSED,
 	    "too-many-overrides");
 	free(m);
 	m = deep_nesting(100000);
@@ -1158,6 +1169,16 @@ run_misc(void)
 	check(sql_int("SELECT scheduling FROM objects WHERE uid = "
 	    "'7kq2l3m4n5b6v7c8x9z0a1s2d3@google.com'") == 1,
 	    "REQUEST stored as a scheduling object");
+
+	/* A booking mail: PUBLISH without ORGANIZER may create, not change. */
+	m = edit("publish.ics", "ORGANIZER;CN=Fixtures:mailto:"
+	    "noreply@fixtures.example\r\n", "");
+	m[strstr(m, "match-2026") - m] = 'M';
+	check(apply_str(m, &r) == 0 && want(&r, ITIP_APPLIED, "created"),
+	    "PUBLISH without ORGANIZER creates (%s)", r.reason);
+	check(apply_str(m, &r) == 0 && want(&r, ITIP_REFUSED, "no-organizer"),
+	    "but cannot change a stored event (%s)", r.reason);
+	free(m);
 
 	/* Object names: hostile UIDs and taken names get a hash. */
 	m = edit("zoom-request.ics", "ZOOM82345678901@zoom.example",
