@@ -342,6 +342,30 @@ find_instance(icalcomponent *root, const char *rid)
 	return hit;
 }
 
+/* The EXDATE of master that removes instance rid, or NULL. */
+static icalproperty *
+find_exdate(icalcomponent *root, icalcomponent *master, const char *rid)
+{
+	size_t n;
+	icalproperty **v = props(master, ICAL_EXDATE_PROPERTY, &n), *hit = NULL;
+	char k[RID_MAX];
+
+	for (size_t i = 0; i < n && hit == NULL; i++) {
+		struct icaltimetype t = icalproperty_get_exdate(v[i]);
+
+		if (t.is_date)
+			snprintf(k, sizeof k, "%04d%02d%02d", t.year, t.month,
+			    t.day);
+		else
+			snprintf(k, sizeof k, "%lld",
+			    (long long)when(root, v[i], t));
+		if (strcmp(k, rid) == 0)
+			hit = v[i];
+	}
+	free(v);
+	return hit;
+}
+
 /* DTSTAMP as "YYYYMMDDTHHMMSSZ", "" when missing. */
 static void
 stamp_of(icalcomponent *c, char *buf, size_t n)
@@ -1199,6 +1223,7 @@ update_instances(struct itip *it, const char **first_skip)
 	merge_timezones(it->out, it->msg);
 	for (size_t i = 0; i < it->nmcomps; i++) {
 		icalcomponent *mc = it->mcomps[i], *oc, *dst, *cur;
+		icalproperty *xp;
 		int64_t seq, mseq = icalcomponent_get_sequence(mc);
 		int c, from_master = 0, rc;
 
@@ -1231,6 +1256,12 @@ update_instances(struct itip *it, const char **first_skip)
 		if ((cur = find_instance(it->out, rid)) != NULL) {
 			icalcomponent_remove_component(it->out, cur);
 			icalcomponent_free(cur);
+		}
+		/* An instance cancelled with cancel = delete comes back. */
+		if ((cur = find_instance(it->out, "")) != NULL &&
+		    (xp = find_exdate(it->out, cur, rid)) != NULL) {
+			icalcomponent_remove_property(cur, xp);
+			icalproperty_free(xp);
 		}
 		icalcomponent_add_component(it->out, dst);
 		if (add_rec(it, "", rid, mc))
@@ -1312,29 +1343,6 @@ mark_cancelled(icalcomponent *c, int64_t seq)
 		icalcomponent_set_sequence(c, (int)seq);
 }
 
-static int
-has_exdate(icalcomponent *root, icalcomponent *master, const char *rid)
-{
-	size_t n;
-	icalproperty **v = props(master, ICAL_EXDATE_PROPERTY, &n);
-	char k[RID_MAX];
-	int hit = 0;
-
-	for (size_t i = 0; i < n && !hit; i++) {
-		struct icaltimetype t = icalproperty_get_exdate(v[i]);
-
-		if (t.is_date)
-			snprintf(k, sizeof k, "%04d%02d%02d", t.year, t.month,
-			    t.day);
-		else
-			snprintf(k, sizeof k, "%lld",
-			    (long long)when(root, v[i], t));
-		hit = strcmp(k, rid) == 0;
-	}
-	free(v);
-	return hit;
-}
-
 /* Cancels one instance in it->out; 1 when something changed. */
 static int
 cancel_instance(struct itip *it, icalcomponent *mc, const char *rid)
@@ -1351,7 +1359,7 @@ cancel_instance(struct itip *it, icalcomponent *mc, const char *rid)
 			icalcomponent_free(cur);
 		}
 		/* RFC 5545 3.8.5.1: the instance leaves the set. */
-		if (master && !has_exdate(it->out, master, rid))
+		if (master && !find_exdate(it->out, master, rid))
 			icalcomponent_add_property(master,
 			    prop_retype(rp, "EXDATE"));
 		return 1;

@@ -556,6 +556,17 @@ chk_exdate(icalcomponent *root)
 }
 
 static void
+chk_readded(icalcomponent *root)
+{
+	icalcomponent *o = instance(root, "20261221T110000");
+
+	check(strcmp(prop_value(instance(root, ""), "EXDATE"), "") == 0,
+	    "re-invited instance loses its EXDATE");
+	check(o && strcmp(prop_value(o, "DTSTART"), "20261221T150000") == 0,
+	    "re-invited instance stored as an override");
+}
+
+static void
 chk_bob_declined(icalcomponent *root)
 {
 	icalcomponent *m = instance(root, "");
@@ -685,6 +696,8 @@ static const struct scenario scenarios[] = {
 		  NOTHING, NULL, NULL },
 		{ "google-request.ics", ITIP_NOOP, "stale-sequence", NOTHING,
 		  NULL, NULL },
+		{ "google-instance-readd.ics", ITIP_APPLIED, "updated",
+		  CHANGED, NULL, chk_readded },
 		{ "google-cancel.ics", ITIP_APPLIED, "deleted", DELETED, NULL,
 		  NULL },
 		{ "google-cancel.ics", ITIP_NOOP, "unknown-uid", NOTHING, NULL,
