@@ -1391,6 +1391,8 @@ do_cancel(struct itip *it)
 		return result(it, ITIP_NOOP, "unknown-uid", "CANCEL for an "
 		    "event that is not in the calendar");
 	it->out = icalcomponent_new_clone(it->old_root);
+	/* New overrides and EXDATEs may name the message's TZIDs. */
+	merge_timezones(it->out, it->msg);
 	for (size_t i = 0; i < it->nmcomps; i++) {
 		icalcomponent *mc = it->mcomps[i], *oc;
 
@@ -1583,6 +1585,7 @@ do_reply(struct itip *it)
 		    "reply names organizer %s, the stored event %s",
 		    it->morg, it->oorg);
 	it->out = icalcomponent_new_clone(it->old_root);
+	merge_timezones(it->out, it->msg);
 	for (size_t i = 0; i < it->nmcomps; i++) {
 		rc = reply_one(it, it->mcomps[i], &skip, &strangers);
 		if (rc < 0)

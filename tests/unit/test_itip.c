@@ -1257,6 +1257,35 @@ run_misc(void)
 	    "'5F3E8D2C-1A4B-4C6D-9E8F-0A1B2C3D4E5F'") == 1,
 	    "caller's commit keeps the merge");
 	free(m);
+
+	/* Instances match by time, however the RECURRENCE-ID is written. */
+	fresh_store(1);
+	m = edit("google-request-moved.ics", NULL, NULL);
+	check(apply_str(m, &r) == 0 && want(&r, ITIP_APPLIED, "created"),
+	    "series created");
+	free(m);
+	m = edit("google-instance-moved.ics", NULL, NULL);
+	check(apply_str(m, &r) == 0 && want(&r, ITIP_APPLIED, "updated"),
+	    "instance moved");
+	free(m);
+	m = edit("google-instance-cancel.ics", "RECURRENCE-ID;TZID=Europe/"
+	    "Berlin:20261221T110000", "RECURRENCE-ID:20261214T100000Z");
+	check(apply_str(m, &r) == 0 && want(&r, ITIP_APPLIED,
+	    "cancelled-instance"), "cancel with a UTC RECURRENCE-ID");
+	free(m);
+	m = stored(r.href_name);
+	{
+		icalcomponent *root = m ? icalparser_parse_string(m) : NULL;
+		icalcomponent *o = root ? instance(root, "20261214T110000") :
+		    NULL;
+
+		check(root && count_kids(root, ICAL_VEVENT_COMPONENT) == 2 &&
+		    o && strcmp(prop_value(o, "STATUS"), "CANCELLED") == 0,
+		    "the existing override was cancelled, none added");
+		if (root)
+			icalcomponent_free(root);
+	}
+	free(m);
 }
 
 int
