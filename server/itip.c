@@ -1195,14 +1195,12 @@ add_instance(struct itip *it, icalcomponent *mc)
 	c = icalcomponent_new_clone(mc);
 	icalcomponent_add_property(c, rp);
 	rid_key(it->msg, c, rid, sizeof rid);
-	icalcomponent_remove_property(c, rp);
-	icalproperty_free(rp);
-	if (find_instance(it->out, rid)) {
+	if (find_instance(it->out, rid) ||
+	    (rp = prop_retype(ds, "RDATE")) == NULL) {
 		icalcomponent_free(c);
 		return 0;
 	}
-	icalcomponent_add_property(c, prop_retype(ds, "RECURRENCE-ID"));
-	icalcomponent_add_property(master, prop_retype(ds, "RDATE"));
+	icalcomponent_add_property(master, rp);
 	keep_user_state(it, c, mc, it->msg, it->omaster, 1);
 	icalcomponent_add_component(it->out, c);
 	return add_rec(it, "", rid, mc) ? -1 : 1;

@@ -20,11 +20,25 @@
 
 enum itip_outcome { ITIP_APPLIED, ITIP_NOOP, ITIP_REFUSED };
 
+/*
+ * Reason codes, by outcome:
+ *   applied: created, updated, cancelled, cancelled-instance, deleted,
+ *            reply-applied, proposal-pending (COUNTER/DECLINECOUNTER kept;
+ *            the calendar itself is unchanged)
+ *   noop:    duplicate, unchanged, stale-sequence, stale-dtstamp,
+ *            stale-reply, unknown-uid (CANCEL), unknown-instance,
+ *            refresh-unsupported, no-attendee (REPLY without ATTENDEE)
+ *   refused: organizer-changed, unknown-organizer, not-organizer,
+ *            no-organizer, attendee-unknown (recorded as a proposal with
+ *            state "unknown-attendee"), unknown-uid, component-mismatch,
+ *            calendar-missing, and for bad input: ical-invalid, no-uid,
+ *            several-uids, no-method, method-unsupported, no-component,
+ *            unsupported-component, too-many-overrides, too-deep,
+ *            too-large
+ */
 struct itip_result {
 	enum itip_outcome outcome;
-	char reason[64];	/* short code: "created", "updated",
-				   "stale-sequence", "duplicate",
-				   "organizer-changed", ... */
+	char reason[64];	/* short code, see above */
 	char detail[256];	/* one human sentence */
 	char method[16];
 	char uid[256];
