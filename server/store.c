@@ -1393,6 +1393,153 @@ store_collection_copy(struct store *st, int64_t user_id, const char *from,
 
 /* ---- iTIP merge engine (server/itip.c) -------------------------------- */
 
+int
+store_itip_last(struct store *st, int64_t object_id, const char *attendee,
+    const char *rid, int64_t *seq, char *dtstamp, size_t n)
+{
+	struct conn *c = conn_get(st);
+	sqlite3_stmt *s;
+	int rc;
+
+	if (c == NULL || (s = stmt(c, "SELECT sequence, dtstamp FROM "
+	    "itip_replies WHERE object_id = ? AND attendee = ? AND "
+	    "recurrence_id = ?")) == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, object_id);
+	sqlite3_bind_text(s, 2, attendee, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, rid, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		*seq = sqlite3_column_int64(s, 0);
+		snprintf(dtstamp, n, "%s",
+		    (const char *)sqlite3_column_text(s, 1));
+	}
+	sqlite3_reset(s);
+	if (rc == SQLITE_ROW)
+		return 0;
+	return rc == SQLITE_DONE ? STORE_NOTFOUND : db_fail(c, "itip last");
+}
+
+int
+store_itip_last_set(struct store *st, int64_t object_id, const char *attendee,
+    const char *rid, int64_t seq, const char *dtstamp)
+{
+	struct conn *c = conn_get(st);
+	sqlite3_stmt *s;
+
+	if (c == NULL || (s = stmt(c, "INSERT INTO itip_replies (object_id, "
+	    "attendee, recurrence_id, sequence, dtstamp) VALUES (?, ?, ?, ?, "
+	    "?) ON CONFLICT DO UPDATE SET sequence = excluded.sequence, "
+	    "dtstamp = excluded.dtstamp")) == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, object_id);
+	sqlite3_bind_text(s, 2, attendee, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, rid, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 4, seq);
+	sqlite3_bind_text(s, 5, dtstamp, -1, SQLITE_STATIC);
+	return exec_stmt(c, s, "itip last set") ? -1 : 0;
+}
+
+int
+store_itip_organizer_known(struct store *st, int64_t user_id,
+    const char *addr)
+{
+	struct conn *c = conn_get(st);
+	sqlite3_stmt *s;
+	int rc;
+
+	/* The index stores ORGANIZER lower-cased as written: mailto:x. */
+	if (c == NULL || (s = stmt(c, "SELECT 1 FROM objects WHERE "
+	    "organizer IN ('mailto:' || ?2, ?2) AND collection_id IN "
+	    "(SELECT id FROM collections WHERE user_id = ?1 AND is_calendar)"
+	    " LIMIT 1")) == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, user_id);
+	sqlite3_bind_text(s, 2, addr, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	if (rc == SQLITE_ROW)
+		return 1;
+	return rc == SQLITE_DONE ? 0 : db_fail(c, "itip organizer");
+}
+
+int
+store_itip_proposal_add(struct store *st, int64_t user_id, const char *uid,
+    const char *method, const char *from, const char *data,
+    const char *state, int dry_run, int *added)
+{
+	struct conn *c = conn_get(st);
+	sqlite3_stmt *s;
+	int rc;
+
+	*added = 0;
+	if (c == NULL || (s = stmt(c, "SELECT 1 FROM itip_proposals WHERE "
+	    "user_id = ? AND uid = ? AND method = ? AND from_addr IS ? AND "
+	    "data = ? AND state = ?")) == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, user_id);
+	sqlite3_bind_text(s, 2, uid, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, method, -1, SQLITE_STATIC);
+	bind_text(s, 4, from);
+	sqlite3_bind_text(s, 5, data, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 6, state, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	if (rc == SQLITE_ROW)
+		return 0;
+	if (rc != SQLITE_DONE)
+		return db_fail(c, "itip proposal");
+	*added = 1;
+	if (dry_run)
+		return 0;
+	if ((s = stmt(c, "INSERT INTO itip_proposals (user_id, uid, method, "
+	    "from_addr, ts, data, state) VALUES (?, ?, ?, ?, ?, ?, ?)"))
+	    == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, user_id);
+	sqlite3_bind_text(s, 2, uid, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, method, -1, SQLITE_STATIC);
+	bind_text(s, 4, from);
+	sqlite3_bind_int64(s, 5, (int64_t)time(NULL));
+	sqlite3_bind_text(s, 6, data, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 7, state, -1, SQLITE_STATIC);
+	return exec_stmt(c, s, "itip proposal add") ? -1 : 0;
+}
+
+int
+store_itip_proposal_list(struct store *st, int64_t user_id,
+    store_itip_proposal_fn fn, void *arg)
+{
+	struct conn *c = conn_get(st);
+	sqlite3_stmt *s;
+	int rc, ret = 0;
+
+	if (c == NULL || (s = stmt(c, "SELECT id, uid, method, from_addr, "
+	    "ts, data, state FROM itip_proposals WHERE user_id = ? "
+	    "ORDER BY id")) == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, user_id);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_itip_proposal p;
+
+		p.id = sqlite3_column_int64(s, 0);
+		p.uid = (const char *)sqlite3_column_text(s, 1);
+		p.method = (const char *)sqlite3_column_text(s, 2);
+		p.from = (const char *)sqlite3_column_text(s, 3);
+		p.ts = sqlite3_column_int64(s, 4);
+		p.data = (const char *)sqlite3_column_text(s, 5);
+		p.state = (const char *)sqlite3_column_text(s, 6);
+		ret = fn(arg, &p);
+		if (ret)
+			break;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		ret = db_fail(c, "itip proposal list");
+	sqlite3_reset(s);
+	return ret;
+}
+
+
 /* ---- IMAP accounts and the imip_log (imap-poller/, www/) -------------- */
 
 static void

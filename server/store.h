@@ -282,4 +282,42 @@ int store_status_invitations(struct store *, int64_t user_id,
 int store_status_invitation(struct store *, int64_t id,
     store_status_imip_fn fn, void *arg);
 
+/* ---- iTIP merge engine (server/itip.c) -------------------------------- */
+
+/*
+ * The last iTIP message applied to an object, per attendee and instance:
+ * attendee "" is the organizer's own REQUEST/CANCEL, rid "" the master.
+ * dtstamp is "YYYYMMDDTHHMMSSZ". store_itip_last returns STORE_NOTFOUND
+ * when nothing was recorded. Rows go away with their object.
+ */
+int store_itip_last(struct store *, int64_t object_id, const char *attendee,
+    const char *rid, int64_t *seq, char *dtstamp, size_t n);
+int store_itip_last_set(struct store *, int64_t object_id,
+    const char *attendee, const char *rid, int64_t seq, const char *dtstamp);
+/* 1 when addr (lower case, no mailto:) organizes one of the user's
+ * objects, 0 when not, -1 on error. */
+int store_itip_organizer_known(struct store *, int64_t user_id,
+    const char *addr);
+
+/* A COUNTER, DECLINECOUNTER or unknown attendee's REPLY, kept for a human. */
+struct store_itip_proposal {
+	int64_t id;
+	const char *uid, *method, *from;	/* borrowed for the call */
+	int64_t ts;
+	const char *data;			/* the iTIP text */
+	const char *state;	/* "pending", "unknown-attendee" */
+};
+/*
+ * Records a proposal unless an identical one (same uid, method, from,
+ * data, state) is there already; *added says whether it was new. With
+ * dry_run it only says so.
+ */
+int store_itip_proposal_add(struct store *, int64_t user_id, const char *uid,
+    const char *method, const char *from, const char *data,
+    const char *state, int dry_run, int *added);
+typedef int (*store_itip_proposal_fn)(void *arg,
+    const struct store_itip_proposal *);
+int store_itip_proposal_list(struct store *, int64_t user_id,
+    store_itip_proposal_fn fn, void *arg);
+
 #endif
