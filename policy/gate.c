@@ -413,6 +413,55 @@ gate_relax(const struct gate *g, const struct gate_policy *p,
 	return AUTH_FAIL;
 }
 
+/* DMARC could not be looked up. Step 9: defer only if the answer could
+ * change the outcome; if no answer could make the message pass, skip. */
+static enum gate_auth
+gate_auth_temp(const struct gate *g, const struct gate_policy *p,
+    const struct gate_verdict *v, char *reason, size_t rlen, char *why,
+    size_t wlen)
+{
+	int possible = 0, npass = 0;
+	enum gate_auth r = AUTH_FAIL;
+
+	for (size_t i = 0; i < v->dkim.nsigs; i++) {
+		enum dkim_res x = v->dkim.sigs[i].result;
+		npass += x == DKIM_PASS;
+		/* relaxed alignment: the most any record could allow */
+		if ((x == DKIM_PASS || x == DKIM_TEMPERROR) &&
+		    dmarc_aligned(g->psl, v->dkim.sigs[i].domain,
+		    v->from_domain, 0))
+			possible = 1;
+	}
+	if (v->spf_checked && !strcmp(v->spf.result, "pass") &&
+	    dmarc_aligned(g->psl, v->spf.domain, v->from_domain, 0))
+		possible = 1;
+	if (p->require == GATE_REQUIRE_DKIM) {
+		/* What "no record" would have given. */
+		struct gate_verdict *h = malloc(sizeof *h);
+		if (h == NULL) {
+			possible = 1;
+		} else {
+			*h = *v;
+			h->dmarc.result = DMARC_NONE;
+			h->dmarc.authoritative_none = 1;
+			r = gate_relax(g, p, h, reason, rlen, why, wlen);
+			free(h);
+		}
+	}
+	if (possible || r != AUTH_FAIL) {
+		snprintf(reason, rlen, "dmarc-temperror");
+		snprintf(why, wlen, "%s", v->dmarc.reason);
+		return AUTH_TEMP;
+	}
+	if (p->require == GATE_REQUIRE_DMARC) {
+		snprintf(reason, rlen, "%s", v->dkim.nsigs == 0 ? "dkim-none" :
+		    npass == 0 ? "dkim-fail" : "dkim-unaligned");
+		snprintf(why, wlen, "DMARC lookup failed, but no aligned "
+		    "signature could make DMARC pass");
+	}
+	return AUTH_FAIL;
+}
+
 static enum gate_auth
 gate_auth(const struct gate *g, const struct gate_policy *p,
     const struct gate_verdict *v, char *reason, size_t rlen, char *why,
@@ -440,9 +489,7 @@ gate_auth(const struct gate *g, const struct gate_policy *p,
 		snprintf(why, wlen, "%s", d->reason);
 		return AUTH_FAIL;
 	case DMARC_TEMPERROR:
-		snprintf(reason, rlen, "dmarc-temperror");
-		snprintf(why, wlen, "%s", d->reason);
-		return AUTH_TEMP;
+		return gate_auth_temp(g, p, v, reason, rlen, why, wlen);
 	default:
 		break;
 	}
