@@ -386,6 +386,9 @@ def run(tmp):
         txt("_dmarc.spfonly.example", "v=DMARC1; p=reject"),
         txt("sel._domainkey.testing.example", rsa + p2048 + "; t=y"),
         txt("sel._domainkey.unrelated.example", rsa + p2048),
+        txt("multi.aligned.example", "first"),
+        txt("multi.aligned.example", "second"),
+        "local-data: 'a.aligned.example. 300 IN A 192.0.2.1'",
         # the subtree behind the closed port
     ]
     stubs = ["_domainkey.sf.example", "_domainkey.sfnd.example"]
@@ -580,6 +583,62 @@ def run(tmp):
 
     hint_checks(results)
     cross_check(cases, results, port)
+    dns_checks(port, rsa + p2048)
+    sanitized(cases, confs)
+
+
+def sanitized(cases, confs):
+    """Every fixture once more through the ASan+UBSan build, if built
+    (make SANITIZE=1 build-san/tools/explain_driver)."""
+    drv = os.path.join(ROOT, "build-san", "tools", "explain_driver")
+    if not os.path.exists(drv) or os.environ.get("CALGATE_EXPLAIN"):
+        return
+    for name, msg, _ in cases:
+        path = os.path.join(os.path.dirname(confs["dkim"]), name + ".eml")
+        p = subprocess.run([drv, "-c", confs["dkim"], path],
+                           capture_output=True, timeout=120)
+        check(p.returncode == 0 and b"ERROR: " not in p.stderr and
+              b"runtime error" not in p.stderr,
+              "%s under ASan/UBSan: exit %d %s" % (
+                  name, p.returncode, p.stderr.decode()[-500:]))
+
+
+def dns_checks(port, dkim_key):
+    """policy/dns.c against the same server: statuses, joined strings,
+    several records, the deadline, the cache."""
+    probe = os.path.join(ROOT, "build", "tools", "dns_probe")
+    names = ["sel._domainkey.aligned.example", "nope.aligned.example",
+             "a.aligned.example", "multi.aligned.example",
+             "sel._domainkey.sf.example", "bad..name"]
+    p = subprocess.run([probe, "127.0.0.1", str(port), "700"] + names,
+                       capture_output=True, timeout=60)
+    lines = p.stdout.decode().splitlines()
+    check(p.returncode == 0 and len(lines) == 2 * len(names) + 1,
+          "dns_probe ran: %s %s" % (lines, p.stderr))
+    if len(lines) != 2 * len(names) + 1:
+        return
+    got = {}
+    for i, line in enumerate(lines[:-1]):
+        f = line.split(" ", 3)
+        got[(i // len(names), f[0])] = (f[1], int(f[2]), f[3])
+    for rnd in (0, 1):
+        st, ms, data = got[(rnd, names[0])]
+        check(st == "ok" and data == dkim_key,
+              "dns: key joined from 200-byte strings (round %d)" % rnd)
+        check(got[(rnd, names[1])][0] == "nxdomain", "dns: NXDOMAIN")
+        check(got[(rnd, names[2])][0] == "nodata", "dns: NODATA")
+        check(got[(rnd, names[3])][0] == "ok" and
+              sorted(got[(rnd, names[3])][2].split("|")) ==
+              ["first", "second"], "dns: two records")
+        st, ms, _ = got[(rnd, names[4])]
+        check(st == "tempfail" and ms < 1500,
+              "dns: SERVFAIL/timeout is tempfail within the deadline "
+              "(%s, %d ms)" % (st, ms))
+        check(got[(rnd, names[5])][0] == "nxdomain", "dns: bad name")
+    check(got[(1, names[0])][1] <= 2, "dns: second lookup from cache "
+          "(%d ms)" % got[(1, names[0])][1])
+    hits, misses = [int(x.split("=")[1]) for x in lines[-1].split()]
+    check(hits >= 2 and misses >= 5, "dns: cache %s" % lines[-1])
 
 
 def conflict(frm):
