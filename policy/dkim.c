@@ -1,0 +1,1172 @@
+/*
+ * policy/dkim.c: verifies every DKIM-Signature of a message (RFC 6376),
+ * with the algorithm rules of RFC 8301 (rsa-sha1 and RSA keys under 1024
+ * bits never pass) and RFC 8463 (ed25519-sha256). Crypto is GnuTLS.
+ * Reports one RFC 8601 result per signature; what a pass means for the
+ * message (alignment, DMARC, the gate) is left to dmarc.c and gate.c.
+ */
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <gnutls/gnutls.h>
+#include <gnutls/abstract.h>
+#include <gnutls/crypto.h>
+
+#include "policy/dkim.h"
+
+#define DKIM_MAX_KEY	2048	/* decoded p= bytes: RSA-8192 SPKI fits */
+#define DKIM_MAX_B	1024	/* decoded b= bytes: RSA-8192 */
+#define DKIM_MAX_H	128	/* names in h= */
+#define DKIM_MAX_KEYRECS 4	/* TXT records tried per selector */
+#define DKIM_MIN_RSA	1024	/* RFC 8301 3.2 */
+#define DKIM_BODY_CACHE	4
+
+enum dkim_alg { ALG_RSA_SHA256, ALG_RSA_SHA1, ALG_ED25519 };
+
+/* One signature's tags, parsed. Pointers are into the tag arrays. */
+struct dkim_tagset {
+	char *names[DKIM_MAX_TAGS];
+	char *values[DKIM_MAX_TAGS];
+	int n;
+};
+
+struct dkim_sigspec {
+	enum dkim_alg alg;
+	int hrelaxed, brelaxed;
+	const char *d, *s, *i, *b, *bh, *h;
+	long long l;		/* -1: no l= */
+	long long t, x;		/* -1: absent */
+	char *hnames[DKIM_MAX_H];
+	size_t nh;
+};
+
+/* Body hashes computed once per message for each (canon, l, hash). */
+struct dkim_body_hash {
+	int used, relaxed, sha1;
+	long long l;
+	unsigned char digest[32];
+	unsigned long long canon_len;
+};
+
+struct dkim_ctx {
+	struct dkim_body_hash bodies[DKIM_BODY_CACHE];
+};
+
+const char *
+dkim_res_str(enum dkim_res r)
+{
+	static const char *const w[] = { "pass", "fail", "neutral", "policy",
+	    "temperror", "permerror" };
+	return (unsigned)r < 6 ? w[r] : "permerror";
+}
+
+/* ---- tag lists (RFC 6376 3.2) ---- */
+
+static int
+dkim_fws(int c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+static char *
+dkim_trimdup(const char *b, const char *e)
+{
+	char *s;
+
+	while (b < e && dkim_fws((unsigned char)*b))
+		b++;
+	while (e > b && dkim_fws((unsigned char)e[-1]))
+		e--;
+	s = malloc((size_t)(e - b) + 1);
+	if (s == NULL)
+		return NULL;
+	memcpy(s, b, (size_t)(e - b));
+	s[e - b] = '\0';
+	return s;
+}
+
+void
+dkim_tags_free(char **names, char **values, int n)
+{
+	for (int i = 0; i < n; i++) {
+		free(names[i]);
+		free(values[i]);
+	}
+}
+
+int
+dkim_tags(const char *s, size_t len, char **names, char **values,
+    char *err, size_t errlen)
+{
+	const char *p = s, *end = s + len;
+	int n = 0;
+
+	while (p < end) {
+		const char *nb, *ne, *vb, *ve;
+
+		while (p < end && dkim_fws((unsigned char)*p))
+			p++;
+		if (p == end)
+			break;		/* trailing ";" is allowed */
+		nb = p;
+		while (p < end && (isalnum((unsigned char)*p) || *p == '_'))
+			p++;
+		ne = p;
+		if (ne == nb || !isalpha((unsigned char)*nb)) {
+			snprintf(err, errlen, "bad tag name at offset %zu",
+			    (size_t)(nb - s));
+			goto bad;
+		}
+		while (p < end && dkim_fws((unsigned char)*p))
+			p++;
+		if (p == end || *p != '=') {
+			snprintf(err, errlen, "tag \"%.*s\" has no \"=\"",
+			    (int)(ne - nb > 32 ? 32 : ne - nb), nb);
+			goto bad;
+		}
+		vb = ++p;
+		while (p < end && *p != ';')
+			p++;
+		ve = p;
+		if (p < end)
+			p++;
+		if (n == DKIM_MAX_TAGS) {
+			snprintf(err, errlen, "more than %d tags",
+			    DKIM_MAX_TAGS);
+			goto bad;
+		}
+		names[n] = dkim_trimdup(nb, ne);
+		values[n] = dkim_trimdup(vb, ve);
+		if (names[n] == NULL || values[n] == NULL) {
+			free(names[n]);
+			free(values[n]);
+			snprintf(err, errlen, "out of memory");
+			goto bad;
+		}
+		n++;
+		for (int i = 0; i < n - 1; i++) {
+			if (!strcmp(names[i], names[n - 1])) {
+				/* RFC 6376 3.2: duplicate tag names make
+				 * the whole list invalid. */
+				snprintf(err, errlen, "duplicate tag \"%s\"",
+				    names[i]);
+				goto bad;
+			}
+		}
+	}
+	return n;
+bad:
+	dkim_tags_free(names, values, n);
+	return -1;
+}
+
+static const char *
+dkim_tag(const struct dkim_tagset *t, const char *name)
+{
+	for (int i = 0; i < t->n; i++)
+		if (!strcmp(t->names[i], name))
+			return t->values[i];
+	return NULL;
+}
+
+/* ---- base64 ---- */
+
+long
+dkim_base64(const char *s, unsigned char *out, size_t outlen)
+{
+	unsigned acc = 0;
+	int bits = 0, pad = 0;
+	size_t o = 0, nchars = 0;
+
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		int v;
+
+		if (dkim_fws(c))
+			continue;
+		if (c == '=') {
+			pad++;
+			continue;
+		}
+		if (pad)
+			return -1;	/* data after padding */
+		if (c >= 'A' && c <= 'Z')
+			v = c - 'A';
+		else if (c >= 'a' && c <= 'z')
+			v = c - 'a' + 26;
+		else if (c >= '0' && c <= '9')
+			v = c - '0' + 52;
+		else if (c == '+')
+			v = 62;
+		else if (c == '/')
+			v = 63;
+		else
+			return -1;
+		nchars++;
+		acc = (acc << 6) | (unsigned)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			if (o == outlen)
+				return -1;
+			out[o++] = (unsigned char)(acc >> bits);
+			acc &= (1u << bits) - 1;
+		}
+	}
+	if (pad > 2 || (nchars % 4 == 1) ||
+	    (pad && (nchars + (size_t)pad) % 4 != 0))
+		return -1;
+	return (long)o;
+}
+
+/* ---- canonicalisation (RFC 6376 3.4) ---- */
+
+struct dkim_sink {
+	gnutls_hash_hd_t h;	/* or NULL: collect into mem */
+	char buf[4096];
+	size_t n;
+	unsigned long long total;	/* canonical bytes seen */
+	long long limit;		/* -1: hash everything */
+	char *mem;
+	size_t memlen, memcap;
+	int oom;
+};
+
+static void
+dkim_sink_flush(struct dkim_sink *k)
+{
+	if (k->n == 0)
+		return;
+	if (k->h != NULL) {
+		gnutls_hash(k->h, k->buf, k->n);
+	} else if (!k->oom) {
+		if (k->memlen + k->n + 1 > k->memcap) {
+			size_t cap = (k->memcap + k->n + 1) * 2;
+			char *m = realloc(k->mem, cap);
+			if (m == NULL) {
+				k->oom = 1;
+				k->n = 0;
+				return;
+			}
+			k->mem = m;
+			k->memcap = cap;
+		}
+		memcpy(k->mem + k->memlen, k->buf, k->n);
+		k->memlen += k->n;
+		k->mem[k->memlen] = '\0';
+	}
+	k->n = 0;
+}
+
+static void
+dkim_sink_put(struct dkim_sink *k, const char *p, size_t len)
+{
+	while (len > 0) {
+		size_t take = len, room;
+
+		/* RFC 6376 3.5 l=: only the first l bytes are hashed. */
+		if (k->limit >= 0) {
+			if (k->total >= (unsigned long long)k->limit)
+				take = 0;
+			else if ((unsigned long long)k->limit - k->total <
+			    take)
+				take = (size_t)((unsigned long long)k->limit -
+				    k->total);
+		}
+		if (take == 0) {
+			k->total += len;
+			return;
+		}
+		room = sizeof k->buf - k->n;
+		if (take > room)
+			take = room;
+		memcpy(k->buf + k->n, p, take);
+		k->n += take;
+		k->total += take;
+		p += take;
+		len -= take;
+		if (k->n == sizeof k->buf)
+			dkim_sink_flush(k);
+	}
+}
+
+static void
+dkim_crlfs(struct dkim_sink *k, size_t n)
+{
+	for (; n > 0; n--)
+		dkim_sink_put(k, "\r\n", 2);
+}
+
+/* Emits one relaxed body line (RFC 6376 3.4.4: WSP runs to one SP, none
+ * at the end) with its CRLF, after the empty lines pending before it.
+ * Returns 0 if the line is empty after canonicalisation. */
+static int
+dkim_relaxed_line(struct dkim_sink *k, const char *p, size_t len,
+    size_t *pending)
+{
+	size_t i = 0, start;
+	int emitted = 0, space = 0;
+
+	while (i < len) {
+		if (p[i] == ' ' || p[i] == '\t') {
+			space = 1;
+			i++;
+			continue;
+		}
+		start = i;
+		while (i < len && p[i] != ' ' && p[i] != '\t')
+			i++;
+		if (!emitted) {
+			dkim_crlfs(k, *pending);
+			*pending = 0;
+			emitted = 1;
+		}
+		if (space)
+			dkim_sink_put(k, " ", 1);
+		space = 0;
+		dkim_sink_put(k, p + start, i - start);
+	}
+	if (emitted)
+		dkim_sink_put(k, "\r\n", 2);
+	return emitted;
+}
+
+static void
+dkim_canon_body_sink(const char *b, size_t len, int relaxed,
+    struct dkim_sink *k)
+{
+	size_t pos = 0, pending = 0;
+	int any = 0;
+
+	while (pos < len) {
+		const char *nl = memchr(b + pos, '\n', len - pos);
+		size_t e = nl ? (size_t)(nl - b) + 1 : len;
+		size_t cl = e - pos;	/* content length without CRLF */
+
+		if (nl != NULL && cl >= 2 && b[e - 2] == '\r')
+			cl -= 2;
+		else if (nl != NULL)
+			cl -= 1;
+		if (relaxed) {
+			if (dkim_relaxed_line(k, b + pos, cl, &pending))
+				any = 1;
+			else
+				pending++;
+		} else if (cl == 0) {
+			pending++;
+		} else {
+			dkim_crlfs(k, pending);
+			pending = 0;
+			dkim_sink_put(k, b + pos, cl);
+			dkim_sink_put(k, "\r\n", 2);
+			any = 1;
+		}
+		pos = e;
+	}
+	/* RFC 6376 3.4.3: an empty body is one CRLF under simple. */
+	if (!relaxed && !any)
+		dkim_sink_put(k, "\r\n", 2);
+	dkim_sink_flush(k);
+}
+
+char *
+dkim_canon_body(const char *body, size_t len, int relaxed, size_t *outlen)
+{
+	struct dkim_sink k;
+
+	memset(&k, 0, sizeof k);
+	k.limit = -1;
+	dkim_canon_body_sink(body, len, relaxed, &k);
+	if (k.oom || k.mem == NULL) {
+		if (!k.oom && (k.mem = malloc(1)) != NULL) {
+			k.mem[0] = '\0';
+			*outlen = 0;
+			return k.mem;
+		}
+		free(k.mem);
+		return NULL;
+	}
+	*outlen = k.memlen;
+	return k.mem;
+}
+
+/* Appends one header field, canonicalised, with its CRLF unless nocrlf. */
+static void
+dkim_canon_hdr_sink(const char *raw, size_t rawlen, size_t namelen,
+    int relaxed, int nocrlf, struct dkim_sink *k)
+{
+	const char *v, *end = raw + rawlen;
+	int space = 0, started = 0;
+
+	if (!relaxed) {
+		if (nocrlf && rawlen >= 2 && end[-1] == '\n' &&
+		    end[-2] == '\r')
+			rawlen -= 2;
+		dkim_sink_put(k, raw, rawlen);
+		return;
+	}
+	/* RFC 6376 3.4.2: lower-case name, unfold, WSP runs to one SP, no
+	 * WSP at either end of the value or around the colon. */
+	for (size_t i = 0; i < namelen; i++) {
+		char c = (char)tolower((unsigned char)raw[i]);
+		dkim_sink_put(k, &c, 1);
+	}
+	dkim_sink_put(k, ":", 1);
+	v = memchr(raw, ':', rawlen);
+	v = v ? v + 1 : end;
+	for (; v < end; v++) {
+		if (*v == '\r' || *v == '\n')
+			continue;
+		if (*v == ' ' || *v == '\t') {
+			space = 1;
+			continue;
+		}
+		if (space && started)
+			dkim_sink_put(k, " ", 1);
+		space = 0;
+		started = 1;
+		dkim_sink_put(k, v, 1);
+	}
+	if (!nocrlf)
+		dkim_sink_put(k, "\r\n", 2);
+}
+
+char *
+dkim_canon_header(const struct msg_header *h, int relaxed)
+{
+	struct dkim_sink k;
+
+	memset(&k, 0, sizeof k);
+	k.limit = -1;
+	dkim_canon_hdr_sink(h->raw, h->rawlen, h->namelen, relaxed, 0, &k);
+	dkim_sink_flush(&k);
+	if (k.oom) {
+		free(k.mem);
+		return NULL;
+	}
+	return k.mem ? k.mem : strdup("");
+}
+
+/* ---- signature fields ---- */
+
+static void
+dkim_set(struct dkim_sig *o, enum dkim_res r, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void
+dkim_set(struct dkim_sig *o, enum dkim_res r, const char *fmt, ...)
+{
+	va_list ap;
+
+	o->result = r;
+	va_start(ap, fmt);
+	vsnprintf(o->reason, sizeof o->reason, fmt, ap);
+	va_end(ap);
+}
+
+static int
+dkim_digits(const char *s, long long *out)
+{
+	long long v = 0;
+
+	if (*s == '\0' || strlen(s) > 18)
+		return -1;
+	for (; *s; s++) {
+		if (!isdigit((unsigned char)*s))
+			return -1;
+		v = v * 10 + (*s - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+/* A domain name we are willing to query and print: LDH labels, dots. */
+static int
+dkim_domain_ok(const char *d)
+{
+	size_t len = strlen(d), label = 0;
+
+	if (len == 0 || len > 253)
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)d[i];
+		if (c == '.') {
+			if (label == 0)
+				return 0;
+			label = 0;
+		} else if (isalnum(c) || c == '-' || c == '_') {
+			if (++label > 63)
+				return 0;
+		} else {
+			return 0;
+		}
+	}
+	return d[len - 1] != '.';
+}
+
+static void
+dkim_lower_copy(char *dst, size_t n, const char *src)
+{
+	size_t i;
+
+	for (i = 0; src[i] && i + 1 < n; i++)
+		dst[i] = (char)tolower((unsigned char)src[i]);
+	dst[i] = '\0';
+}
+
+static void
+dkim_spec_free(struct dkim_sigspec *sp)
+{
+	for (size_t i = 0; i < sp->nh; i++)
+		free(sp->hnames[i]);
+	sp->nh = 0;
+}
+
+/* Splits h= into names; 0, or -1 with the reason in o. */
+static int
+dkim_split_h(struct dkim_sigspec *sp, struct dkim_sig *o)
+{
+	const char *p = sp->h;
+
+	while (*p) {
+		const char *e = strchr(p, ':');
+		if (e == NULL)
+			e = p + strlen(p);
+		if (sp->nh == DKIM_MAX_H) {
+			dkim_set(o, DKIM_PERMERROR, "more than %d names in h=",
+			    DKIM_MAX_H);
+			return -1;
+		}
+		sp->hnames[sp->nh] = dkim_trimdup(p, e);
+		if (sp->hnames[sp->nh] == NULL ||
+		    sp->hnames[sp->nh][0] == '\0') {
+			free(sp->hnames[sp->nh]);
+			dkim_set(o, DKIM_PERMERROR, "empty name in h=");
+			return -1;
+		}
+		if (!strcasecmp(sp->hnames[sp->nh], "from"))
+			o->covers_from = 1;
+		sp->nh++;
+		p = *e ? e + 1 : e;
+	}
+	return 0;
+}
+
+/* RFC 6376 3.5: checks the tags of one signature into sp. */
+static int
+dkim_parse_spec(const struct dkim_tagset *t, struct dkim_sigspec *sp,
+    struct dkim_sig *o)
+{
+	const char *v = dkim_tag(t, "v"), *a = dkim_tag(t, "a");
+	const char *c = dkim_tag(t, "c"), *q = dkim_tag(t, "q");
+	const char *l = dkim_tag(t, "l"), *ts = dkim_tag(t, "t");
+	const char *x = dkim_tag(t, "x");
+
+	memset(sp, 0, sizeof *sp);
+	sp->d = dkim_tag(t, "d");
+	sp->s = dkim_tag(t, "s");
+	sp->b = dkim_tag(t, "b");
+	sp->bh = dkim_tag(t, "bh");
+	sp->h = dkim_tag(t, "h");
+	sp->i = dkim_tag(t, "i");
+	if (sp->d != NULL && dkim_domain_ok(sp->d))
+		dkim_lower_copy(o->domain, sizeof o->domain, sp->d);
+	if (sp->s != NULL && dkim_domain_ok(sp->s))
+		dkim_lower_copy(o->selector, sizeof o->selector, sp->s);
+	if (v == NULL || a == NULL || sp->b == NULL || sp->bh == NULL ||
+	    sp->d == NULL || sp->h == NULL || sp->s == NULL) {
+		dkim_set(o, DKIM_PERMERROR, "missing required tag (v, a, b, "
+		    "bh, d, h, s)");
+		return -1;
+	}
+	if (strcmp(v, "1")) {
+		dkim_set(o, DKIM_PERMERROR, "unsupported version v=%.16s", v);
+		return -1;
+	}
+	if (o->domain[0] == '\0' || o->selector[0] == '\0') {
+		dkim_set(o, DKIM_PERMERROR, "d= or s= is not a domain name");
+		return -1;
+	}
+	if (!strcmp(a, "rsa-sha256"))
+		sp->alg = ALG_RSA_SHA256;
+	else if (!strcmp(a, "ed25519-sha256"))
+		sp->alg = ALG_ED25519;
+	else if (!strcmp(a, "rsa-sha1"))
+		sp->alg = ALG_RSA_SHA1;
+	else {
+		dkim_set(o, DKIM_PERMERROR, "unknown algorithm a=%.32s", a);
+		return -1;
+	}
+	if (c != NULL) {
+		char hc[16] = "", bc[16] = "simple";
+		const char *sl = strchr(c, '/');
+		size_t hl = sl ? (size_t)(sl - c) : strlen(c);
+		if (hl >= sizeof hc || (sl && strlen(sl + 1) >= sizeof bc)) {
+			dkim_set(o, DKIM_PERMERROR, "bad c=");
+			return -1;
+		}
+		memcpy(hc, c, hl);
+		hc[hl] = '\0';
+		if (sl)
+			strcpy(bc, sl + 1);
+		if ((strcmp(hc, "simple") && strcmp(hc, "relaxed")) ||
+		    (strcmp(bc, "simple") && strcmp(bc, "relaxed"))) {
+			dkim_set(o, DKIM_PERMERROR, "unknown c=%.32s", c);
+			return -1;
+		}
+		sp->hrelaxed = !strcmp(hc, "relaxed");
+		sp->brelaxed = !strcmp(bc, "relaxed");
+	}
+	if (q != NULL && strstr(q, "dns/txt") == NULL) {
+		dkim_set(o, DKIM_PERMERROR, "unsupported q=%.32s", q);
+		return -1;
+	}
+	sp->l = sp->t = sp->x = -1;
+	if ((l && dkim_digits(l, &sp->l)) || (ts && dkim_digits(ts, &sp->t)) ||
+	    (x && dkim_digits(x, &sp->x))) {
+		dkim_set(o, DKIM_PERMERROR, "l=, t= or x= is not a number");
+		return -1;
+	}
+	if (sp->t >= 0 && sp->x >= 0 && sp->x < sp->t) {
+		dkim_set(o, DKIM_PERMERROR, "x= is before t=");
+		return -1;
+	}
+	if (dkim_split_h(sp, o) != 0)
+		return -1;
+	if (!o->covers_from) {
+		/* RFC 6376 5.4: From MUST be signed. */
+		dkim_set(o, DKIM_PERMERROR, "From is not signed (h=)");
+		return -1;
+	}
+	return 0;
+}
+
+/* RFC 6376 3.5 i=: its domain is d= or a subdomain of it. */
+static int
+dkim_check_i(const char *i, const char *d, int strict, struct dkim_sig *o)
+{
+	const char *at = strrchr(i, '@');
+	size_t il, dl = strlen(d);
+
+	if (at == NULL) {
+		dkim_set(o, DKIM_PERMERROR, "i= has no \"@\"");
+		return -1;
+	}
+	at++;
+	il = strlen(at);
+	if (!strcasecmp(at, d))
+		return 0;
+	if (!strict && il > dl && at[il - dl - 1] == '.' &&
+	    !strcasecmp(at + il - dl, d))
+		return 0;
+	dkim_set(o, DKIM_PERMERROR, strict ? "i= domain is not d= and the key "
+	    "has t=s" : "i= domain is not d= or a subdomain of it");
+	return -1;
+}
+
+/* ---- hashing ---- */
+
+static void
+dkim_body_hash(const struct msg *m, const struct dkim_sigspec *sp,
+    struct dkim_ctx *cx, struct dkim_body_hash **out)
+{
+	int sha1 = sp->alg == ALG_RSA_SHA1;
+	struct dkim_body_hash *bh = NULL;
+	struct dkim_sink k;
+
+	for (int i = 0; i < DKIM_BODY_CACHE; i++) {
+		struct dkim_body_hash *c = &cx->bodies[i];
+		if (c->used && c->relaxed == sp->brelaxed && c->l == sp->l &&
+		    c->sha1 == sha1) {
+			*out = c;
+			return;
+		}
+		if (!c->used && bh == NULL)
+			bh = c;
+	}
+	if (bh == NULL)
+		bh = &cx->bodies[0];	/* more combinations: recompute */
+	memset(&k, 0, sizeof k);
+	k.limit = sp->l;
+	if (gnutls_hash_init(&k.h, sha1 ? GNUTLS_DIG_SHA1 :
+	    GNUTLS_DIG_SHA256) != 0) {
+		*out = NULL;
+		return;
+	}
+	dkim_canon_body_sink(m->body, m->bodylen, sp->brelaxed, &k);
+	gnutls_hash_deinit(k.h, bh->digest);
+	bh->used = 1;
+	bh->relaxed = sp->brelaxed;
+	bh->l = sp->l;
+	bh->sha1 = sha1;
+	bh->canon_len = k.total;
+	*out = bh;
+}
+
+/* The header hash input: the h= fields bottom-up, then this signature
+ * with its b= value emptied (RFC 6376 3.7). Returns 0 and the digest. */
+static int
+dkim_header_hash(const struct msg *m, size_t idx,
+    const struct dkim_sigspec *sp, unsigned char *digest)
+{
+	const struct msg_header *sig = &m->hdrs[idx];
+	unsigned char used[MSG_MAX_HEADERS];
+	struct dkim_sink k;
+	const char *bv = NULL, *be = NULL, *p;
+
+	memset(&k, 0, sizeof k);
+	k.limit = -1;
+	if (gnutls_hash_init(&k.h, sp->alg == ALG_RSA_SHA1 ?
+	    GNUTLS_DIG_SHA1 : GNUTLS_DIG_SHA256) != 0)
+		return -1;
+	memset(used, 0, m->nhdrs < sizeof used ? m->nhdrs : sizeof used);
+	for (size_t i = 0; i < sp->nh; i++) {
+		for (size_t j = m->nhdrs; j-- > 0;) {
+			if (used[j] || !msg_is(&m->hdrs[j], sp->hnames[i]))
+				continue;
+			used[j] = 1;
+			dkim_canon_hdr_sink(m->hdrs[j].raw, m->hdrs[j].rawlen,
+			    m->hdrs[j].namelen, sp->hrelaxed, 0, &k);
+			break;
+		}
+		/* not found: an over-signed name contributes nothing */
+	}
+	/* Find the b= tag's value in the raw field, tag boundaries only. */
+	p = sig->value;
+	for (const char *end = sig->value + sig->valuelen; p < end;) {
+		const char *nb;
+		while (p < end && dkim_fws((unsigned char)*p))
+			p++;
+		nb = p;
+		while (p < end && *p != '=' && *p != ';' &&
+		    !dkim_fws((unsigned char)*p))
+			p++;
+		if (p - nb == 1 && *nb == 'b') {
+			while (p < end && dkim_fws((unsigned char)*p))
+				p++;
+			if (p < end && *p == '=') {
+				bv = p + 1;
+				be = memchr(bv, ';', (size_t)(end - bv));
+				if (be == NULL)
+					be = end;
+				break;
+			}
+		}
+		p = memchr(p, ';', (size_t)(end - p));
+		if (p == NULL)
+			break;
+		p++;
+	}
+	if (bv == NULL) {
+		gnutls_hash_deinit(k.h, digest);
+		return -1;
+	}
+	{
+		size_t a = (size_t)(bv - sig->raw), rest;
+		size_t blen = sig->valuelen - (size_t)(be - sig->value);
+		char *tmp = malloc(sig->rawlen + 1);
+		if (tmp == NULL) {
+			gnutls_hash_deinit(k.h, digest);
+			return -1;
+		}
+		memcpy(tmp, sig->raw, a);
+		rest = blen;
+		memcpy(tmp + a, be, rest);
+		dkim_canon_hdr_sink(tmp, a + rest, sig->namelen, sp->hrelaxed,
+		    1, &k);
+		free(tmp);
+	}
+	dkim_sink_flush(&k);
+	gnutls_hash_deinit(k.h, digest);
+	return 0;
+}
+
+/* ---- keys (RFC 6376 3.6.1) ---- */
+
+struct dkim_key {
+	gnutls_pubkey_t pub;
+	unsigned bits;
+	int testing;		/* t=y */
+	int strict;		/* t=s */
+};
+
+/* DER: reads a length at *p; returns it or -1. */
+static long
+dkim_der_len(const unsigned char **p, const unsigned char *end)
+{
+	long len;
+	int n;
+
+	if (*p >= end)
+		return -1;
+	len = *(*p)++;
+	if (len < 0x80)
+		return len <= end - *p ? len : -1;
+	n = (int)(len & 0x7f);
+	if (n == 0 || n > 3)
+		return -1;
+	for (len = 0; n > 0; n--) {
+		if (*p >= end)
+			return -1;
+		len = (len << 8) | *(*p)++;
+	}
+	return len <= end - *p ? len : -1;
+}
+
+/* A bare PKCS#1 RSAPublicKey (some publish that instead of SPKI). */
+static int
+dkim_import_pkcs1(gnutls_pubkey_t pub, const unsigned char *der, size_t len)
+{
+	const unsigned char *p = der, *end = der + len;
+	gnutls_datum_t n, e;
+	long l;
+
+	if (p >= end || *p++ != 0x30 || (l = dkim_der_len(&p, end)) < 0)
+		return -1;
+	end = p + l;
+	if (p >= end || *p++ != 0x02 || (l = dkim_der_len(&p, end)) <= 0)
+		return -1;
+	n.data = (unsigned char *)p;
+	n.size = (unsigned)l;
+	p += l;
+	if (p >= end || *p++ != 0x02 || (l = dkim_der_len(&p, end)) <= 0)
+		return -1;
+	e.data = (unsigned char *)p;
+	e.size = (unsigned)l;
+	if (p + l != end)
+		return -1;
+	return gnutls_pubkey_import_rsa_raw(pub, &n, &e) == 0 ? 0 : -1;
+}
+
+static int
+dkim_list_has(const char *list, const char *word)
+{
+	const char *p = list;
+	size_t wl = strlen(word);
+
+	while (*p) {
+		const char *e = strchr(p, ':');
+		const char *b = p, *ee;
+		if (e == NULL)
+			e = p + strlen(p);
+		ee = e;
+		while (b < ee && dkim_fws((unsigned char)*b))
+			b++;
+		while (ee > b && dkim_fws((unsigned char)ee[-1]))
+			ee--;
+		if ((size_t)(ee - b) == wl && !strncasecmp(b, word, wl))
+			return 1;
+		p = *e ? e + 1 : e;
+	}
+	return 0;
+}
+
+/* Parses and imports one key record; 0, or -1 with the reason in o. */
+static int
+dkim_parse_key(const char *rec, enum dkim_alg alg, struct dkim_key *key,
+    struct dkim_sig *o)
+{
+	struct dkim_tagset t;
+	const char *v, *k, *h, *s, *fl, *p;
+	unsigned char der[DKIM_MAX_KEY];
+	char err[96];
+	long dl;
+	int ret = -1;
+
+	memset(key, 0, sizeof *key);
+	t.n = dkim_tags(rec, strlen(rec), t.names, t.values, err, sizeof err);
+	if (t.n < 0) {
+		dkim_set(o, DKIM_PERMERROR, "key record: %s", err);
+		return -1;
+	}
+	v = dkim_tag(&t, "v");
+	k = dkim_tag(&t, "k");
+	h = dkim_tag(&t, "h");
+	s = dkim_tag(&t, "s");
+	fl = dkim_tag(&t, "t");
+	p = dkim_tag(&t, "p");
+	if (v != NULL && (strcmp(t.names[0], "v") || strcmp(v, "DKIM1"))) {
+		dkim_set(o, DKIM_PERMERROR, "key record: bad v=");
+		goto out;
+	}
+	if (p == NULL) {
+		dkim_set(o, DKIM_PERMERROR, "key record: no p=");
+		goto out;
+	}
+	if (p[0] == '\0') {
+		dkim_set(o, DKIM_PERMERROR, "key revoked (empty p=)");
+		goto out;
+	}
+	if (k == NULL)
+		k = "rsa";
+	if ((alg == ALG_ED25519) != !strcmp(k, "ed25519") ||
+	    (alg != ALG_ED25519 && strcmp(k, "rsa"))) {
+		dkim_set(o, DKIM_PERMERROR, "key type k=%.16s does not match "
+		    "a=", k);
+		goto out;
+	}
+	if (h != NULL && !dkim_list_has(h, alg == ALG_RSA_SHA1 ? "sha1" :
+	    "sha256")) {
+		dkim_set(o, DKIM_PERMERROR, "key h= does not allow the hash");
+		goto out;
+	}
+	if (s != NULL && !dkim_list_has(s, "*") && !dkim_list_has(s,
+	    "email")) {
+		dkim_set(o, DKIM_PERMERROR, "key s= is not for email");
+		goto out;
+	}
+	if (fl != NULL) {
+		key->testing = dkim_list_has(fl, "y");
+		key->strict = dkim_list_has(fl, "s");
+	}
+	dl = dkim_base64(p, der, sizeof der);
+	if (dl <= 0) {
+		dkim_set(o, DKIM_PERMERROR, "key p= is not base64");
+		goto out;
+	}
+	if (gnutls_pubkey_init(&key->pub) != 0) {
+		dkim_set(o, DKIM_TEMPERROR, "out of memory");
+		goto out;
+	}
+	if (alg == ALG_ED25519) {
+		gnutls_datum_t x = { der, (unsigned)dl };
+		if (dl != 32 || gnutls_pubkey_import_ecc_raw(key->pub,
+		    GNUTLS_ECC_CURVE_ED25519, &x, NULL) != 0) {
+			dkim_set(o, DKIM_PERMERROR, "bad ed25519 key");
+			goto out;
+		}
+		key->bits = 256;
+	} else {
+		gnutls_datum_t d = { der, (unsigned)dl };
+		unsigned bits = 0;
+		if (gnutls_pubkey_import(key->pub, &d, GNUTLS_X509_FMT_DER)
+		    != 0 && dkim_import_pkcs1(key->pub, der, (size_t)dl)
+		    != 0) {
+			dkim_set(o, DKIM_PERMERROR, "bad RSA key");
+			goto out;
+		}
+		if (gnutls_pubkey_get_pk_algorithm(key->pub, &bits) !=
+		    GNUTLS_PK_RSA) {
+			dkim_set(o, DKIM_PERMERROR, "key is not RSA");
+			goto out;
+		}
+		key->bits = bits;
+	}
+	ret = 0;
+out:
+	if (ret != 0 && key->pub != NULL) {
+		gnutls_pubkey_deinit(key->pub);
+		key->pub = NULL;
+	}
+	dkim_tags_free(t.names, t.values, t.n);
+	return ret;
+}
+
+/* Verifies the signature over digest; 1 if it verifies. */
+static int
+dkim_crypto(const struct dkim_key *key, enum dkim_alg alg,
+    const unsigned char *digest, const unsigned char *sig, size_t siglen)
+{
+	gnutls_datum_t h = { (unsigned char *)digest,
+	    alg == ALG_RSA_SHA1 ? 20 : 32 };
+	gnutls_datum_t s = { (unsigned char *)sig, (unsigned)siglen };
+
+	if (alg == ALG_ED25519)
+		/* RFC 8463 3: Ed25519 signs the SHA-256 hash itself. */
+		return gnutls_pubkey_verify_data2(key->pub,
+		    GNUTLS_SIGN_EDDSA_ED25519, 0, &h, &s) >= 0;
+	if (alg == ALG_RSA_SHA1)
+		return gnutls_pubkey_verify_hash2(key->pub,
+		    GNUTLS_SIGN_RSA_SHA1,
+		    GNUTLS_VERIFY_ALLOW_SIGN_WITH_SHA1, &h, &s) >= 0;
+	return gnutls_pubkey_verify_hash2(key->pub, GNUTLS_SIGN_RSA_SHA256, 0,
+	    &h, &s) >= 0;
+}
+
+/* ---- one signature ---- */
+
+/* Everything after the key: i=/t=s, hashes, crypto, then the rules that
+ * make a verified signature unacceptable (RFC 8301, x=, t=y, l=). */
+static void
+dkim_with_key(const struct msg *m, size_t idx, const struct dkim_sigspec *sp,
+    const char *rec, time_t now, struct dkim_ctx *cx, struct dkim_sig *o)
+{
+	struct dkim_key key;
+	struct dkim_body_hash *bh;
+	unsigned char bhv[32], b[DKIM_MAX_B], hd[32];
+	size_t hlen = sp->alg == ALG_RSA_SHA1 ? 20 : 32;
+	long bl, bhl;
+
+	if (dkim_parse_key(rec, sp->alg, &key, o) != 0)
+		return;
+	if (sp->i != NULL && dkim_check_i(sp->i, o->domain, key.strict, o))
+		goto out;
+	bhl = dkim_base64(sp->bh, bhv, sizeof bhv);
+	bl = dkim_base64(sp->b, b, sizeof b);
+	if (bhl != (long)hlen || bl <= 0) {
+		dkim_set(o, DKIM_PERMERROR, "bh= or b= is not valid base64");
+		goto out;
+	}
+	dkim_body_hash(m, sp, cx, &bh);
+	if (bh == NULL) {
+		dkim_set(o, DKIM_TEMPERROR, "hash unavailable");
+		goto out;
+	}
+	if (sp->l >= 0 && (unsigned long long)sp->l > bh->canon_len) {
+		dkim_set(o, DKIM_PERMERROR, "l=%lld is longer than the body",
+		    sp->l);
+		goto out;
+	}
+	if (memcmp(bh->digest, bhv, hlen) != 0) {
+		dkim_set(o, DKIM_FAIL, "body hash mismatch");
+		goto out;
+	}
+	if (dkim_header_hash(m, idx, sp, hd) != 0) {
+		dkim_set(o, DKIM_PERMERROR, "no b= tag");
+		goto out;
+	}
+	if (sp->alg != ALG_ED25519 && key.bits < DKIM_MIN_RSA) {
+		/* RFC 8301 3.2: not even worth the RSA operation. */
+		dkim_set(o, DKIM_POLICY, "RSA key of %u bits (RFC 8301 needs "
+		    "1024)", key.bits);
+		goto out;
+	}
+	if (!dkim_crypto(&key, sp->alg, hd, b, (size_t)bl)) {
+		dkim_set(o, DKIM_FAIL, "signature does not verify");
+		goto out;
+	}
+	o->crypto_ok = 1;
+	if (sp->alg == ALG_RSA_SHA1)
+		dkim_set(o, DKIM_POLICY, "rsa-sha1 is not accepted (RFC 8301)");
+	else if (sp->x >= 0 && (long long)now > sp->x)
+		dkim_set(o, DKIM_POLICY, "signature expired (x=%lld)", sp->x);
+	else if (key.testing)
+		dkim_set(o, DKIM_POLICY, "key is in testing mode (t=y)");
+	else if (sp->l >= 0 && (unsigned long long)sp->l < bh->canon_len)
+		/* RFC 6376 8.2: text past l= is unsigned; never show it as
+		 * verified. */
+		dkim_set(o, DKIM_POLICY, "l= leaves %llu body bytes unsigned",
+		    bh->canon_len - (unsigned long long)sp->l);
+	else
+		dkim_set(o, DKIM_PASS, "%s", "");
+out:
+	gnutls_pubkey_deinit(key.pub);
+}
+
+/* Parses the signature; returns 0 with sp filled, or -1 (o says why). */
+static int
+dkim_prepare(const struct msg *m, size_t idx, struct dkim_tagset *t,
+    struct dkim_sigspec *sp, struct dkim_sig *o)
+{
+	const struct msg_header *h = &m->hdrs[idx];
+	char err[96];
+
+	memset(o, 0, sizeof *o);
+	t->n = 0;
+	if (h->rawlen > DKIM_MAX_SIG_LEN) {
+		dkim_set(o, DKIM_PERMERROR, "DKIM-Signature too long (%zu "
+		    "bytes)", h->rawlen);
+		return -1;
+	}
+	t->n = dkim_tags(h->value, h->valuelen, t->names, t->values, err,
+	    sizeof err);
+	if (t->n < 0) {
+		t->n = 0;
+		dkim_set(o, DKIM_PERMERROR, "%s", err);
+		return -1;
+	}
+	if (dkim_parse_spec(t, sp, o) != 0)
+		return -1;
+	return 0;
+}
+
+static int
+dkim_rank(enum dkim_res r)
+{
+	switch (r) {
+	case DKIM_PASS:		return 5;
+	case DKIM_POLICY:	return 4;
+	case DKIM_FAIL:		return 3;
+	case DKIM_TEMPERROR:	return 2;
+	default:		return 1;
+	}
+}
+
+static void
+dkim_one(struct dns *dns, const struct msg *m, size_t idx, const char *rec,
+    time_t now, struct dkim_ctx *cx, struct dkim_sig *o)
+{
+	struct dkim_tagset t;
+	struct dkim_sigspec sp;
+	char name[600], **txt = NULL;
+	size_t n = 0;
+	enum dns_status st;
+
+	memset(&sp, 0, sizeof sp);
+	if (dkim_prepare(m, idx, &t, &sp, o) != 0)
+		goto out;
+	if (rec != NULL) {
+		dkim_with_key(m, idx, &sp, rec, now, cx, o);
+		goto out;
+	}
+	snprintf(name, sizeof name, "%s._domainkey.%s", o->selector,
+	    o->domain);
+	st = dns_txt(dns, name, &txt, &n);
+	if (st == DNS_TEMPFAIL) {
+		dkim_set(o, DKIM_TEMPERROR, "key lookup failed (SERVFAIL or "
+		    "timeout)");
+		goto out;
+	}
+	if (st != DNS_OK) {
+		dkim_set(o, DKIM_PERMERROR, "no key at %s (%s)", name,
+		    dns_status_str(st));
+		goto out;
+	}
+	/* RFC 6376 6.1.2: with several key records, try each. */
+	for (size_t i = 0; i < n && i < DKIM_MAX_KEYRECS; i++) {
+		struct dkim_sig try = *o;
+		dkim_with_key(m, idx, &sp, txt[i], now, cx, &try);
+		if (i == 0 || dkim_rank(try.result) > dkim_rank(o->result))
+			*o = try;
+		if (o->result == DKIM_PASS)
+			break;
+	}
+out:
+	dns_txt_free(txt, n);
+	dkim_spec_free(&sp);
+	dkim_tags_free(t.names, t.values, t.n);
+}
+
+void
+dkim_verify_key(const struct msg *m, size_t idx, const char *keyrec,
+    time_t now, struct dkim_sig *out)
+{
+	struct dkim_ctx cx;
+
+	memset(&cx, 0, sizeof cx);
+	dkim_one(NULL, m, idx, keyrec, now, &cx, out);
+}
+
+void
+dkim_verify(struct dns *dns, const struct msg *m, time_t now,
+    struct dkim_result *out)
+{
+	struct dkim_ctx cx;
+
+	memset(out, 0, sizeof *out);
+	memset(&cx, 0, sizeof cx);
+	for (size_t i = 0; i < m->nhdrs; i++) {
+		if (!msg_is(&m->hdrs[i], "DKIM-Signature"))
+			continue;
+		if (out->nsigs == DKIM_MAX_SIGS) {
+			out->nignored++;
+			continue;
+		}
+		dkim_one(dns, m, i, NULL, now, &cx, &out->sigs[out->nsigs++]);
+	}
+}
