@@ -8,8 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "policy/gate.h"
 #include "server/explain.h"
+#include "server/inbound.h"
+#include "server/store.h"
 
 /* Reads the whole file, refusing more than EXPLAIN_MAX_MSG bytes. */
 static char *
@@ -64,24 +69,81 @@ fail:
 	return NULL;
 }
 
+/*
+ * The user's store, read-only use: the real one when it exists, else an
+ * empty one in a temporary directory (no calendars yet), so the merge
+ * engine's checks run the same way. *tmp is set to the directory to
+ * remove afterwards.
+ */
+static struct store *
+explain_store(const struct config *cfg, struct user_conf *u, char *tmp,
+    size_t tmplen, FILE *err)
+{
+	char path[4096], e[256];
+	struct store *st;
+	struct stat sb;
+
+	tmp[0] = '\0';
+	snprintf(path, sizeof path, "%s/calgate.db", cfg->data_dir);
+	if (stat(path, &sb) == 0) {
+		st = store_open(cfg->data_dir, e, sizeof e);
+	} else {
+		snprintf(tmp, tmplen, "/tmp/calgate-explain-XXXXXX");
+		if (mkdtemp(tmp) == NULL) {
+			fprintf(err, "calgate: cannot make a temporary "
+			    "directory\n");
+			return NULL;
+		}
+		st = store_open(tmp, e, sizeof e);
+	}
+	if (st == NULL) {
+		fprintf(err, "calgate: %s\n", e);
+		return NULL;
+	}
+	if (store_user_id(st, u->name, &u->store_id) != 0)
+		u->store_id = 0;	/* no calendars yet */
+	return st;
+}
+
+static void
+explain_store_close(struct store *st, const char *tmp)
+{
+	char path[4200];
+
+	store_close(st);
+	if (tmp[0] == '\0')
+		return;
+	snprintf(path, sizeof path, "%s/calgate.db", tmp);
+	unlink(path);
+	snprintf(path, sizeof path, "%s/calgate.db-wal", tmp);
+	unlink(path);
+	snprintf(path, sizeof path, "%s/calgate.db-shm", tmp);
+	unlink(path);
+	rmdir(tmp);
+}
+
 int
 explain_run(const struct config *cfg, const char *user, const char *path,
     FILE *out, FILE *err)
 {
-	const struct gate_policy *pol = &cfg->policy;
-	struct gate_verdict v;
+	struct user_conf ucopy, *u = NULL;
+	struct store *st = NULL;
+	struct inbound in;
 	struct gate *g;
-	char e[256], *msg, *json;
+	char e[256], tmp[64] = "", *msg, *json;
 	size_t len = 0;
+	int rc;
 
 	if (user != NULL) {
-		const struct user_conf *u = config_user(cfg, user);
-		if (u == NULL) {
+		const struct user_conf *cu = config_user(cfg, user);
+
+		if (cu == NULL) {
 			fprintf(err, "calgate: no [user %s] in %s\n", user,
 			    cfg->path ? cfg->path : "the configuration");
 			return 1;
 		}
-		pol = &u->policy;
+		ucopy = *cu;
+		u = &ucopy;
 	}
 	msg = explain_read(path, &len, err);
 	if (msg == NULL)
@@ -93,21 +155,28 @@ explain_run(const struct config *cfg, const char *user, const char *path,
 		free(msg);
 		return 1;
 	}
-	gate_decide(g, pol, msg, len, &v);
-	/* merge-engine checks (steps 7-8 for known UIDs, new_events_from)
-	 * hook here: with --user, run the iTIP engine read-only on v (stored
-	 * ORGANIZER of v.itip.uid, known_senders) and let it turn an accept
-	 * into a skip before printing. */
-	json = gate_verdict_json(&v);
+	/* With --user, the merge engine's checks run too (stored ORGANIZER
+	 * of a known UID, new_events_from), as a dry run: nothing written. */
+	if (u != NULL && (st = explain_store(cfg, u, tmp, sizeof tmp,
+	    err)) == NULL) {
+		gate_free(g);
+		free(msg);
+		return 1;
+	}
+	rc = inbound_decide(g, st, cfg, u, msg, len, 1, &in);
+	json = rc == 0 ? gate_verdict_json(&in.v) : NULL;
 	if (json != NULL) {
 		fputs(json, out);
 		free(json);
 	}
-	gate_verdict_free(&v);
+	inbound_clear(&in);
+	if (st)
+		explain_store_close(st, tmp);
 	gate_free(g);
 	free(msg);
 	if (json == NULL) {
-		fprintf(err, "calgate: out of memory\n");
+		fprintf(err, rc ? "calgate: the store could not be read\n"
+		    : "calgate: out of memory\n");
 		return 1;
 	}
 	return 0;

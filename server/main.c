@@ -19,7 +19,9 @@
 #include <unistd.h>
 
 #include "server/config.h"
+#include "server/explain.h"
 #include "server/http.h"
+#include "server/inbound.h"
 #include "server/log.h"
 #include "server/store.h"
 
@@ -269,6 +271,15 @@ cmd_serve(const char *conf)
 		config_free(cfg);
 		return 1;
 	}
+	srv.gate = gate_new(cfg->dns_addr, cfg->dns_port, cfg->dns_timeout_ms,
+	    err, sizeof err);
+	if (srv.gate == NULL) {
+		fprintf(stderr, "calgate: %s\n", err);
+		store_close(srv.store);
+		config_free(cfg);
+		return 1;
+	}
+	srv.recheck = inbound_recheck;
 	warn_config(cfg);
 	log_relaxations(cfg);
 
@@ -283,6 +294,7 @@ cmd_serve(const char *conf)
 	http = http_start(&srv, err, sizeof err);
 	if (http == NULL) {
 		fprintf(stderr, "calgate: %s\n", err);
+		gate_free(srv.gate);
 		store_close(srv.store);
 		config_free(cfg);
 		return 1;
@@ -302,6 +314,7 @@ cmd_serve(const char *conf)
 		break;
 	}
 	http_stop(http);
+	gate_free(srv.gate);
 	store_close(srv.store);
 	config_free(srv.old_cfg);
 	config_free(srv.cfg);
@@ -419,11 +432,16 @@ cmd_check_config(const char *conf)
 static int
 cmd_explain(const char *conf, const char *user, const char *msg)
 {
-	(void)conf;
-	(void)user;
-	(void)msg;
-	fprintf(stderr, "calgate explain: not implemented yet\n");
-	return 2;
+	struct config *cfg;
+	int rc;
+
+	if (config_load(conf, &cfg, stderr) != 0)
+		return 1;
+	/* stdout carries the JSON; decision lines stay off stderr too. */
+	log_set_level(LOG_WARN);
+	rc = explain_run(cfg, user, msg, stdout, stderr);
+	config_free(cfg);
+	return rc;
 }
 
 int

@@ -1539,7 +1539,6 @@ store_itip_proposal_list(struct store *st, int64_t user_id,
 	return ret;
 }
 
-
 /* ---- IMAP accounts and the imip_log (imap-poller/, www/) -------------- */
 
 static void
@@ -1598,7 +1597,9 @@ store_imip_update(struct store *st, const struct store_imip *r)
 	struct conn *c = conn_get(st);
 	sqlite3_stmt *s;
 
-	if (c == NULL || (s = stmt(c, "UPDATE imip_log SET ts = ?2, "
+	/* ts stays the first decision's time unless the caller sets it. */
+	if (c == NULL || (s = stmt(c, "UPDATE imip_log SET "
+	    "ts = CASE WHEN ?21 THEN ?2 ELSE ts END, "
 	    "uidvalidity = coalesce(?3, uidvalidity), "
 	    "imap_uid = coalesce(?4, imap_uid), "
 	    "message_id = coalesce(?5, message_id), "
@@ -1614,9 +1615,57 @@ store_imip_update(struct store *st, const struct store_imip *r)
 		return -1;
 	bind_imip(s, r);
 	sqlite3_bind_int64(s, 20, r->id);
+	sqlite3_bind_int(s, 21, r->ts != 0);
 	if (exec_stmt(c, s, "imip update"))
 		return -1;
 	return sqlite3_changes(c->db) ? 0 : STORE_NOTFOUND;
+}
+
+void
+store_imip_raw_clear(struct store_imip_raw *r)
+{
+	if (r == NULL)
+		return;
+	free(r->decision);
+	free(r->raw);
+	memset(r, 0, sizeof *r);
+}
+
+int
+store_imip_raw(struct store *st, int64_t id, struct store_imip_raw *out)
+{
+	struct conn *c = conn_get(st);
+	sqlite3_stmt *s;
+	int rc;
+
+	memset(out, 0, sizeof *out);
+	if (c == NULL || (s = stmt(c, "SELECT user_id, ts, "
+	    "coalesce(uidvalidity, 0), coalesce(imap_uid, 0), attempts, "
+	    "decision, raw FROM imip_log WHERE id = ?")) == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		out->user_id = sqlite3_column_int64(s, 0);
+		out->ts = sqlite3_column_int64(s, 1);
+		out->uidvalidity = sqlite3_column_int64(s, 2);
+		out->imap_uid = sqlite3_column_int64(s, 3);
+		out->attempts = sqlite3_column_int(s, 4);
+		out->decision = col_strdup(s, 5);
+		if (sqlite3_column_type(s, 6) != SQLITE_NULL) {
+			out->len = (size_t)sqlite3_column_bytes(s, 6);
+			out->raw = malloc(out->len + 1);
+			if (out->raw) {
+				memcpy(out->raw, sqlite3_column_blob(s, 6),
+				    out->len);
+				out->raw[out->len] = '\0';
+			}
+		}
+	}
+	sqlite3_reset(s);
+	if (rc == SQLITE_ROW)
+		return out->decision && (out->raw || !out->len) ? 0 : -1;
+	return rc == SQLITE_DONE ? STORE_NOTFOUND : db_fail(c, "imip raw");
 }
 
 /* status page and API */

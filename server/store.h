@@ -235,6 +235,20 @@ int store_imip_insert(struct store *, const struct store_imip *rec,
  */
 int store_imip_update(struct store *, const struct store_imip *rec);
 
+/* A recorded decision's kept message and retry state. */
+struct store_imip_raw {
+	int64_t user_id;
+	int64_t ts;			/* first decision, unix seconds */
+	int64_t uidvalidity, imap_uid;
+	int attempts;
+	char *decision;			/* owned */
+	char *raw;			/* owned, NUL-terminated; NULL if none */
+	size_t len;
+};
+/* Row id; STORE_NOTFOUND if there is none. Clear with the function below. */
+int store_imip_raw(struct store *, int64_t id, struct store_imip_raw *out);
+void store_imip_raw_clear(struct store_imip_raw *);
+
 /* status page and API (server/api.c): read-only views, user_id 0 = all */
 
 /* The poller's view of one account, as last written. */
