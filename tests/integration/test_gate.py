@@ -219,8 +219,8 @@ def txt(name, value):
         name, " ".join('"%s"' % p for p in parts))
 
 
-def start_unbound(tmp, zones, records, stub_zones):
-    port = free_port()
+def start_unbound(tmp, zones, records, stub_zones, port=None):
+    port = port or free_port()
     dead = free_port()
     conf = os.path.join(tmp, "unbound.conf")
     lines = ["server:",
