@@ -148,6 +148,22 @@ gate_shared_signer(const char *d)
 }
 
 int
+gate_known_sender(char *const *known, size_t n, const char *addr)
+{
+	const char *at = addr ? strrchr(addr, '@') : NULL;
+
+	if (at == NULL || at == addr)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		const char *k = known[i];
+		if (k[0] == '@' ? !strcasecmp(k + 1, at + 1) :
+		    !strcasecmp(k, addr))
+			return 1;
+	}
+	return 0;
+}
+
+int
 gate_google_tenant(const char *d, const char *from)
 {
 	static const char tail[] = ".gappssmtp.com";

@@ -211,6 +211,21 @@ test_rules(void)
 	for (size_t i = 0; i < sizeof s_cases / sizeof s_cases[0]; i++)
 		check(gate_shared_signer(s_cases[i].d) == s_cases[i].want,
 		    "shared signer %s", s_cases[i].d);
+	{
+		char *known[] = { "@partner.example", "bob@x.org" };
+		static const struct { const char *a; int want; } k[] = {
+			{ "carol@partner.example", 1 },
+			{ "Carol@PARTNER.example", 1 },
+			{ "carol@sub.partner.example", 0 },
+			{ "carol@evilpartner.example", 0 },
+			{ "bob@x.org", 1 }, { "BOB@X.ORG", 1 },
+			{ "bob2@x.org", 0 }, { "@partner.example", 0 },
+			{ "partner.example", 0 }, { "", 0 },
+		};
+		for (size_t i = 0; i < sizeof k / sizeof k[0]; i++)
+			check(gate_known_sender(known, 2, k[i].a) == k[i].want,
+			    "known sender %s", k[i].a);
+	}
 }
 
 static void
