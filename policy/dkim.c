@@ -768,6 +768,9 @@ dkim_header_hash(const struct msg *m, size_t idx,
 	    GNUTLS_DIG_SHA1 : GNUTLS_DIG_SHA256) != 0)
 		return -1;
 	memset(used, 0, m->nhdrs < sizeof used ? m->nhdrs : sizeof used);
+	/* RFC 6376 3.5 h=: the signature being verified did not exist when
+	 * it was made; an h= that names DKIM-Signature means others. */
+	used[idx] = 1;
 	for (size_t i = 0; i < sp->nh; i++) {
 		for (size_t j = m->nhdrs; j-- > 0;) {
 			if (used[j] || !msg_is(&m->hdrs[j], sp->hnames[i]))
