@@ -792,6 +792,33 @@ gate_put(struct gate_buf *b, const char *fmt, ...)
 	}
 }
 
+/* Length of the well-formed UTF-8 sequence at s (RFC 3629), or 0. */
+static size_t
+gate_utf8_len(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n;
+	unsigned cp;
+
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		n = 2, cp = p[0] & 0x1f;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		n = 3, cp = p[0] & 0x0f;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		n = 4, cp = p[0] & 0x07;
+	else
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (p[i] & 0x3f);
+	}
+	if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return n;
+}
+
 /* A JSON string (RFC 8259 7), or null for NULL. */
 static void
 gate_json_str(struct gate_buf *b, const char *s)
@@ -801,14 +828,25 @@ gate_json_str(struct gate_buf *b, const char *s)
 		return;
 	}
 	gate_put(b, "\"");
-	for (; *s; s++) {
+	while (*s) {
 		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
+		size_t k;
+		if (c == '"' || c == '\\') {
 			gate_put(b, "\\%c", c);
-		else if (c < 0x20 || c == 0x7f)
+		} else if (c < 0x20 || c == 0x7f) {
 			gate_put(b, "\\u%04x", c);
-		else
+		} else if (c < 0x80) {
 			gate_put(b, "%c", c);
+		} else if ((k = gate_utf8_len(s)) > 0) {
+			gate_put(b, "%.*s", (int)k, s);
+			s += k;
+			continue;
+		} else {
+			/* not UTF-8 (a calendar that lied about its
+			 * charset): keep the JSON valid */
+			gate_put(b, "\\ufffd");
+		}
+		s++;
 	}
 	gate_put(b, "\"");
 }

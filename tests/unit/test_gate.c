@@ -258,6 +258,19 @@ test_json(void)
 	gate_verdict_free(&v);
 	gate_verdict_free(&v);	/* twice is harmless */
 
+	{
+		const char *m8 = "From: bob@x.org\r\nContent-Type: text/calendar"
+		    "; charset=utf-8\r\n\r\nBEGIN:VCALENDAR\r\nMETHOD:REQUEST"
+		    "\r\nBEGIN:VEVENT\r\nUID:caf\xc3\xa9-\xff\xfe-\xed\xa0\x80"
+		    "\r\nORGANIZER:mailto:bob@x.org\r\nEND:VEVENT\r\n"
+		    "END:VCALENDAR\r\n";
+		gate_decide(g, &p, m8, strlen(m8), &v);
+		j = gate_verdict_json(&v);
+		check(j && strstr(j, "\"uid\": \"caf\xc3\xa9-\\ufffd\\ufffd-"
+		    "\\ufffd\\ufffd\\ufffd\""), "invalid UTF-8 escaped: %s", j);
+		free(j);
+		gate_verdict_free(&v);
+	}
 	gate_decide(g, &p, "From: a@x.org\r\n\r\nhi", 20, &v);
 	j = gate_verdict_json(&v);
 	check(j && strstr(j, "\"itip\": null") && strstr(j, "\"policy\": "
