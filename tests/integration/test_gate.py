@@ -168,6 +168,14 @@ def sign(msg, sel, dom, key, alg=b"rsa-sha256",
     return sig + msg
 
 
+def tg_oversign(msg, sel, dom, key):
+    """h= names From twice: a From added later breaks the signature."""
+    sig = dkim.sign(msg, sel.encode(), dom.encode(), key,
+                    canonicalize=(b"relaxed", b"relaxed"),
+                    include_headers=HDRS + [b"from"])
+    return sig + msg
+
+
 def sign_expired(msg, sel, dom, key):
     """dkim.sign() has no x=; build the same signature with x= in the past
     from dkimpy's own pieces."""
@@ -305,7 +313,12 @@ MODES = {
     "spf": "require = dmarc\nspf = authentication-results\n"
            "trusted_authserv_id = mx.calgate.test",
     "nomatch": "require = dmarc\norganizer_must_match_from = no",
+    # a user's policy.* overrides, through explain --user
+    "user": "require = dmarc\n[user alice]\npassword = $y$j9T$abc$def\n"
+            "addresses = alice@calgate.test\npolicy.require = dkim\n"
+            "policy.dkim_signers = google-workspace",
 }
+MODE_ARGS = {"user": ["--user", "alice"]}
 MAIN = ["dmarc", "dkim", "google", "both", "any", "none"]
 
 
@@ -418,6 +431,12 @@ def run(tmp):
     cases = [
         ("aligned-rsa2048", sign(base, A, "aligned.example", k2048),
          pass_all),
+        ("over-signed-from", tg_oversign(base, A, "aligned.example", k2048),
+         pass_all),
+        ("over-signed-from-added",
+         tg_oversign(base, A, "aligned.example", k2048).replace(
+             b"\r\nTo: ", b"\r\nFrom: Eve <eve@aligned.example>\r\nTo: ", 1),
+         expect("skip/from-invalid")),
         ("aligned-ed25519", sign(invite("bob@ed.example"), "ed",
                                  "ed.example", ked, alg=b"ed25519-sha256"),
          pass_all),
@@ -429,7 +448,8 @@ def run(tmp):
                 dkim="skip/dkim-signer", none="accept/no-auth-required",
                 **{"g-other": "skip/dmarc-none",
                    "g-listed": "accept/dkim-relaxed",
-                   "explicit": "accept/dkim-relaxed"})),
+                   "explicit": "accept/dkim-relaxed",
+                   "user": "accept/dkim-relaxed"})),
         ("gws-no-google", sign(invite("bob@gws.example"), "20230601", gws,
                                k2048),
          expect("skip/dkim-signer", dmarc="skip/dmarc-none",
@@ -557,7 +577,8 @@ def run(tmp):
         for mode, exp in want.items():
             if exp is None:
                 continue
-            p = subprocess.run(cmd + ["-c", confs[mode], path],
+            p = subprocess.run(cmd + ["-c", confs[mode]] +
+                               MODE_ARGS.get(mode, []) + [path],
                                capture_output=True, timeout=60)
             try:
                 v = json.loads(p.stdout)
