@@ -687,6 +687,7 @@ gate_decide_at(struct gate *g, const struct gate_policy *p, const char *raw,
 	struct msg m;
 	char err[160], reason[32], why[640];
 	enum gate_auth a;
+	int ret = 0;
 
 	memset(v, 0, sizeof *v);
 	memset(&m, 0, sizeof m);
@@ -707,6 +708,13 @@ gate_decide_at(struct gate *g, const struct gate_policy *p, const char *raw,
 		goto out;
 	}
 	if (msg_parse(raw, len, &m, err, sizeof err) != 0) {
+		if (!strcmp(err, "out of memory")) {
+			/* not the message's fault: try again later */
+			gate_set(v, GATE_DEFER, "out-of-memory", "none: "
+			    "retried later", "%s", err);
+			ret = -1;
+			goto out;
+		}
 		gate_set(v, GATE_SKIP, "message-invalid", "none: the header "
 		    "section cannot be read", "%s", err);
 		goto out;
@@ -737,7 +745,7 @@ gate_decide_at(struct gate *g, const struct gate_policy *p, const char *raw,
 out:
 	mime_parts_free(&parts);
 	msg_free(&m);
-	return 0;
+	return ret;
 }
 
 int
