@@ -302,38 +302,81 @@ dkim_crlfs(struct dkim_sink *k, size_t n)
 		dkim_sink_put(k, "\r\n", 2);
 }
 
+/* 1 if relaxed canonicalisation leaves the line as it is: no tab, no
+ * run of spaces (trailing ones are already cut). Eight bytes at a time:
+ * this runs over every body line. */
+static int
+dkim_plain_line(const char *p, size_t n)
+{
+	const uint64_t ones = 0x0101010101010101ull, hi = ones * 0x80;
+	const uint64_t low7 = ~hi;
+	uint64_t carry = 0;
+	size_t i = 0;
+
+	if (memchr(p, '\t', n) != NULL)
+		return 0;
+	for (; i + 8 <= n; i += 8) {
+		uint64_t x, t, sp;
+		memcpy(&x, p + i, 8);
+		t = x ^ (ones * ' ');
+		/* exact: 0x80 in every byte that is a space */
+		sp = ~(((t & low7) + low7) | t | low7);
+		if ((sp & ((sp << 8) | carry)) != 0)
+			return 0;
+		carry = sp >> 56;
+	}
+	for (int prev = carry != 0; i < n; i++) {
+		int sp = p[i] == ' ';
+		if (sp && prev)
+			return 0;
+		prev = sp;
+	}
+	return 1;
+}
+
 /* Emits one relaxed body line (RFC 6376 3.4.4: WSP runs to one SP, none
  * at the end) with its CRLF, after the empty lines pending before it.
- * Returns 0 if the line is empty after canonicalisation. */
+ * Returns 0 if the line is empty after canonicalisation. Writes straight
+ * into the sink's buffer: this loop sees every byte of every body. */
 static int
 dkim_relaxed_line(struct dkim_sink *k, const char *p, size_t len,
     size_t *pending)
 {
-	size_t i = 0, start;
-	int emitted = 0, space = 0;
+	size_t e = len;
+	int space = 0;
 
-	while (i < len) {
-		if (p[i] == ' ' || p[i] == '\t') {
+	while (e > 0 && (p[e - 1] == ' ' || p[e - 1] == '\t'))
+		e--;
+	if (e == 0)
+		return 0;
+	dkim_crlfs(k, *pending);
+	*pending = 0;
+	if (dkim_plain_line(p, e)) {
+		/* Most lines: nothing to change. */
+		dkim_sink_put(k, p, e);
+		dkim_sink_put(k, "\r\n", 2);
+		return 1;
+	}
+	for (size_t i = 0; i < e; i++) {
+		char c = p[i];
+		if (c == ' ' || c == '\t') {
 			space = 1;
-			i++;
 			continue;
 		}
-		start = i;
-		while (i < len && p[i] != ' ' && p[i] != '\t')
-			i++;
-		if (!emitted) {
-			dkim_crlfs(k, *pending);
-			*pending = 0;
-			emitted = 1;
+		if (k->n + 2 > sizeof k->buf || k->limit >= 0) {
+			if (space)
+				dkim_sink_put(k, " ", 1);
+			dkim_sink_put(k, &c, 1);
+		} else {
+			if (space)
+				k->buf[k->n++] = ' ';
+			k->buf[k->n++] = c;
+			k->total += 1 + (unsigned)space;
 		}
-		if (space)
-			dkim_sink_put(k, " ", 1);
 		space = 0;
-		dkim_sink_put(k, p + start, i - start);
 	}
-	if (emitted)
-		dkim_sink_put(k, "\r\n", 2);
-	return emitted;
+	dkim_sink_put(k, "\r\n", 2);
+	return 1;
 }
 
 static void
@@ -725,6 +768,9 @@ dkim_header_hash(const struct msg *m, size_t idx,
 	    GNUTLS_DIG_SHA1 : GNUTLS_DIG_SHA256) != 0)
 		return -1;
 	memset(used, 0, m->nhdrs < sizeof used ? m->nhdrs : sizeof used);
+	/* RFC 6376 3.5 h=: the signature being verified did not exist when
+	 * it was made; an h= that names DKIM-Signature means others. */
+	used[idx] = 1;
 	for (size_t i = 0; i < sp->nh; i++) {
 		for (size_t j = m->nhdrs; j-- > 0;) {
 			if (used[j] || !msg_is(&m->hdrs[j], sp->hnames[i]))
@@ -1140,6 +1186,31 @@ out:
 	dns_txt_free(txt, n);
 	dkim_spec_free(&sp);
 	dkim_tags_free(t.names, t.values, t.n);
+}
+
+void
+dkim_prefetch(struct dns *dns, const struct msg *m)
+{
+	size_t seen = 0;
+
+	for (size_t i = 0; i < m->nhdrs && seen < DKIM_MAX_SIGS; i++) {
+		struct dkim_tagset t;
+		struct dkim_sigspec sp;
+		struct dkim_sig o;
+		char name[600];
+
+		if (!msg_is(&m->hdrs[i], "DKIM-Signature"))
+			continue;
+		seen++;
+		memset(&sp, 0, sizeof sp);
+		if (dkim_prepare(m, i, &t, &sp, &o) == 0) {
+			snprintf(name, sizeof name, "%s._domainkey.%s",
+			    o.selector, o.domain);
+			dns_prefetch(dns, name);
+		}
+		dkim_spec_free(&sp);
+		dkim_tags_free(t.names, t.values, t.n);
+	}
 }
 
 void

@@ -47,6 +47,9 @@ struct dkim_result {
 void dkim_verify(struct dns *, const struct msg *m, time_t now,
     struct dkim_result *out);
 
+/* Starts the key lookups of every signature dkim_verify will check. */
+void dkim_prefetch(struct dns *, const struct msg *m);
+
 /*
  * Verifies the DKIM-Signature field m->hdrs[idx] against the key record
  * keyrec (the joined TXT text) instead of DNS. For tests and tools.

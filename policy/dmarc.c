@@ -202,6 +202,20 @@ dmarc_fetch(struct dns *dns, const char *domain, struct dmarc_record *rec,
 }
 
 void
+dmarc_prefetch(struct dns *dns, const psl_ctx_t *psl, const char *from)
+{
+	char name[300], org[256];
+
+	snprintf(name, sizeof name, "_dmarc.%s", from);
+	dns_prefetch(dns, name);
+	dmarc_org_domain(psl, from, org, sizeof org);
+	if (strcmp(org, from) != 0) {
+		snprintf(name, sizeof name, "_dmarc.%s", org);
+		dns_prefetch(dns, name);
+	}
+}
+
+void
 dmarc_evaluate(struct dns *dns, const psl_ctx_t *psl, const char *from,
     const struct dkim_result *dk, const char *spf_domain,
     struct dmarc_result *out)

@@ -71,6 +71,9 @@ void dmarc_evaluate(struct dns *, const psl_ctx_t *, const char *from_domain,
     const struct dkim_result *, const char *spf_domain,
     struct dmarc_result *out);
 
+/* Starts the record lookups dmarc_evaluate may need (From, org domain). */
+void dmarc_prefetch(struct dns *, const psl_ctx_t *, const char *from_domain);
+
 const char *dmarc_res_str(enum dmarc_res);
 const char *dmarc_policy_str(enum dmarc_policy);	/* NULL for UNSET */
 

@@ -43,8 +43,11 @@ struct dns_entry {
  * waiter gave up after the answer was already being delivered. */
 struct dns_query {
 	struct dns *dns;
+	struct dns_query *prev, *next;	/* in dns.inflight */
 	int done;
 	int abandoned;
+	int prefetch;			/* nobody waits: cache the answer */
+	char name[DNS_MAX_NAME + 2];
 	int err;
 	struct ub_result *res;
 };
@@ -57,6 +60,7 @@ struct dns {
 	pthread_t thread;
 	int stop_pipe[2];
 	struct dns_entry *cache[DNS_CACHE_BUCKETS];
+	struct dns_query *inflight;	/* sent, callback not yet run */
 	size_t ncache;
 	unsigned long hits, misses;
 };
@@ -104,6 +108,35 @@ dns_dispatch(void *arg)
 	return NULL;
 }
 
+static void dns_cache_put(struct dns *, const char *, enum dns_status,
+    char **, size_t, int);
+static enum dns_status dns_convert(const struct ub_result *, char ***,
+    size_t *);
+
+/* Called with the lock held. */
+static void
+dns_unlink(struct dns *d, struct dns_query *q)
+{
+	if (q->prev != NULL)
+		q->prev->next = q->next;
+	else if (d->inflight == q)
+		d->inflight = q->next;
+	if (q->next != NULL)
+		q->next->prev = q->prev;
+	q->prev = q->next = NULL;
+}
+
+/* Called with the lock held. */
+static void
+dns_link(struct dns *d, struct dns_query *q)
+{
+	q->prev = NULL;
+	q->next = d->inflight;
+	if (d->inflight != NULL)
+		d->inflight->prev = q;
+	d->inflight = q;
+}
+
 static void
 dns_callback(void *arg, int err, struct ub_result *res)
 {
@@ -111,7 +144,17 @@ dns_callback(void *arg, int err, struct ub_result *res)
 	struct dns *d = q->dns;
 
 	pthread_mutex_lock(&d->lock);
-	if (q->abandoned) {
+	dns_unlink(d, q);
+	if (q->prefetch) {
+		char **txt = NULL;
+		size_t n = 0;
+		if (err == 0 && res != NULL) {
+			enum dns_status st = dns_convert(res, &txt, &n);
+			dns_cache_put(d, q->name, st, txt, n, res->ttl);
+			dns_txt_free(txt, n);
+		}
+	}
+	if (q->abandoned || q->prefetch) {
 		pthread_mutex_unlock(&d->lock);
 		if (res != NULL)
 			ub_resolve_free(res);
@@ -206,9 +249,13 @@ dns_free(struct dns *d)
 		pthread_join(d->thread, NULL);
 	close(d->stop_pipe[0]);
 	close(d->stop_pipe[1]);
-	/* Abandoned queries still in flight are freed by ub_ctx_delete's
-	 * cancellation; their callbacks are not called any more. */
 	ub_ctx_delete(d->ub);
+	/* The dispatcher is gone: no callback runs any more. */
+	while (d->inflight != NULL) {
+		struct dns_query *q = d->inflight;
+		dns_unlink(d, q);
+		free(q);
+	}
 	for (size_t i = 0; i < DNS_CACHE_BUCKETS; i++) {
 		struct dns_entry *e = d->cache[i], *next;
 		for (; e != NULL; e = next) {
@@ -466,13 +513,18 @@ dns_query(struct dns *d, const char *name, char ***txt, size_t *n, int *ttl)
 	/* Not under our lock: the request pipe may block while the
 	 * dispatcher delivers answers, and their callbacks take the lock.
 	 * An early answer just finds q->done set below. */
+	pthread_mutex_lock(&d->lock);
+	dns_link(d, q);
+	pthread_mutex_unlock(&d->lock);
 	r = ub_resolve_async(d->ub, name, 16 /* TXT */, 1 /* IN */, q,
 	    dns_callback, &id);
+	pthread_mutex_lock(&d->lock);
 	if (r != 0) {
+		dns_unlink(d, q);
+		pthread_mutex_unlock(&d->lock);
 		free(q);
 		return DNS_TEMPFAIL;
 	}
-	pthread_mutex_lock(&d->lock);
 	while (!q->done) {
 		r = pthread_cond_timedwait(&d->cond, &d->lock, &deadline);
 		if (r == ETIMEDOUT && !q->done)
@@ -481,10 +533,12 @@ dns_query(struct dns *d, const char *name, char ***txt, size_t *n, int *ttl)
 	if (!q->done) {
 		/* Cancelled: the callback will not run. Not found: the answer
 		 * is being delivered and the callback frees q. */
-		if (ub_cancel(d->ub, id) == 0)
+		if (ub_cancel(d->ub, id) == 0) {
+			dns_unlink(d, q);
 			free(q);
-		else
+		} else {
 			q->abandoned = 1;
+		}
 		pthread_mutex_unlock(&d->lock);
 		return DNS_TEMPFAIL;
 	}
@@ -499,18 +553,14 @@ dns_query(struct dns *d, const char *name, char ***txt, size_t *n, int *ttl)
 	return st;
 }
 
-enum dns_status
-dns_txt(struct dns *d, const char *name, char ***txt, size_t *n)
+/* Lower case, no trailing dot, into lname; 0, or -1 for a bad name. */
+static int
+dns_lname(const char *name, char *lname)
 {
-	char lname[DNS_MAX_NAME + 2];
-	enum dns_status st;
 	size_t len;
-	int ttl = 0;
 
-	*txt = NULL;
-	*n = 0;
 	if (!dns_valid_name(name))
-		return DNS_NXDOMAIN;
+		return -1;
 	len = strlen(name);
 	for (size_t i = 0; i <= len; i++) {
 		char c = name[i];
@@ -518,6 +568,57 @@ dns_txt(struct dns *d, const char *name, char ***txt, size_t *n)
 	}
 	if (len > 0 && lname[len - 1] == '.')
 		lname[len - 1] = '\0';
+	return 0;
+}
+
+void
+dns_prefetch(struct dns *d, const char *name)
+{
+	struct dns_query *q;
+	enum dns_status st;
+	char **txt = NULL;
+	size_t n = 0;
+	int id;
+
+	q = calloc(1, sizeof *q);
+	if (q == NULL)
+		return;
+	if (dns_lname(name, q->name) != 0) {
+		free(q);
+		return;
+	}
+	q->dns = d;
+	q->prefetch = 1;
+	pthread_mutex_lock(&d->lock);
+	if (dns_cache_get(d, q->name, &st, &txt, &n)) {
+		pthread_mutex_unlock(&d->lock);
+		dns_txt_free(txt, n);
+		free(q);
+		return;
+	}
+	dns_link(d, q);
+	pthread_mutex_unlock(&d->lock);
+	/* A dns_txt() for the same name joins this query inside unbound. */
+	if (ub_resolve_async(d->ub, q->name, 16, 1, q, dns_callback, &id)
+	    != 0) {
+		pthread_mutex_lock(&d->lock);
+		dns_unlink(d, q);
+		pthread_mutex_unlock(&d->lock);
+		free(q);
+	}
+}
+
+enum dns_status
+dns_txt(struct dns *d, const char *name, char ***txt, size_t *n)
+{
+	char lname[DNS_MAX_NAME + 2];
+	enum dns_status st;
+	int ttl = 0;
+
+	*txt = NULL;
+	*n = 0;
+	if (dns_lname(name, lname) != 0)
+		return DNS_NXDOMAIN;
 	pthread_mutex_lock(&d->lock);
 	if (dns_cache_get(d, lname, &st, txt, n)) {
 		d->hits++;

@@ -37,6 +37,13 @@ enum dns_status dns_txt(struct dns *, const char *name, char ***txt,
     size_t *n);
 void dns_txt_free(char **txt, size_t n);
 
+/*
+ * Starts a lookup of name in the background and caches its answer, so
+ * that the dns_txt() calls that follow overlap instead of waiting one
+ * after the other. Does nothing for a cached or invalid name.
+ */
+void dns_prefetch(struct dns *, const char *name);
+
 /* "ok", "nxdomain", "nodata", "tempfail". */
 const char *dns_status_str(enum dns_status);
 

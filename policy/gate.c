@@ -148,6 +148,22 @@ gate_shared_signer(const char *d)
 }
 
 int
+gate_known_sender(char *const *known, size_t n, const char *addr)
+{
+	const char *at = addr ? strrchr(addr, '@') : NULL;
+
+	if (at == NULL || at == addr)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		const char *k = known[i];
+		if (k[0] == '@' ? !strcasecmp(k + 1, at + 1) :
+		    !strcasecmp(k, addr))
+			return 1;
+	}
+	return 0;
+}
+
+int
 gate_google_tenant(const char *d, const char *from)
 {
 	static const char tail[] = ".gappssmtp.com";
@@ -274,6 +290,16 @@ gate_pick(struct mime_parts *parts, struct gate_verdict *v)
 
 	memset(info, 0, sizeof info);
 	for (size_t i = 0; i < parts->n; i++) {
+		size_t same = i;
+		/* The usual inline part + invite.ics pair: identical bytes,
+		 * one parse. */
+		for (size_t k = 0; k < i && same == i; k++)
+			if (parts->part[k].len == parts->part[i].len &&
+			    !memcmp(parts->part[k].text, parts->part[i].text,
+			    parts->part[i].len))
+				same = k;
+		if (same != i)
+			continue;
 		if (ics_parse(parts->part[i].text, &info[i], err,
 		    sizeof err) != 0) {
 			gate_set(v, GATE_SKIP, "ical-invalid", "none: the "
@@ -281,7 +307,8 @@ gate_pick(struct mime_parts *parts, struct gate_verdict *v)
 			    "%s", i + 1, err);
 			goto out;
 		}
-		if (i > 0 && !gate_same_object(&info[0], &info[i])) {
+		if (i > 0 && info[0].method != NULL &&
+		    !gate_same_object(&info[0], &info[i])) {
 			gate_set(v, GATE_SKIP, "imip-conflict", "none: the "
 			    "message carries several different iMIP objects",
 			    "calendar parts 1 and %zu differ (METHOD, UID, "
@@ -290,10 +317,21 @@ gate_pick(struct mime_parts *parts, struct gate_verdict *v)
 		}
 	}
 	for (size_t i = 0; i < parts->n; i++)
-		if (parts->part[i].text_calendar) {
+		if (parts->part[i].text_calendar && info[i].method != NULL) {
 			chosen = i;
 			break;
 		}
+	if (info[chosen].method == NULL) {
+		/* a text/calendar copy of an earlier part: take that one */
+		for (size_t k = 0; k < parts->n; k++)
+			if (info[k].method != NULL && parts->part[k].len ==
+			    parts->part[chosen].len &&
+			    !memcmp(parts->part[k].text,
+			    parts->part[chosen].text, parts->part[k].len)) {
+				chosen = k;
+				break;
+			}
+	}
 	v->itip = info[chosen];
 	memset(&info[chosen], 0, sizeof info[chosen]);
 	v->have_itip = 1;
@@ -621,6 +659,9 @@ gate_authenticate(struct gate *g, const struct gate_policy *p,
 {
 	const char *spf_domain = NULL;
 
+	/* Every lookup in flight at once: one round trip, not four. */
+	dmarc_prefetch(g->dns, g->psl, v->from_domain);
+	dkim_prefetch(g->dns, m);
 	dkim_verify(g->dns, m, now, &v->dkim);
 	if (p->spf == GATE_SPF_AUTHRES) {
 		v->spf_checked = 1;
@@ -646,6 +687,7 @@ gate_decide_at(struct gate *g, const struct gate_policy *p, const char *raw,
 	struct msg m;
 	char err[160], reason[32], why[640];
 	enum gate_auth a;
+	int ret = 0;
 
 	memset(v, 0, sizeof *v);
 	memset(&m, 0, sizeof m);
@@ -666,6 +708,13 @@ gate_decide_at(struct gate *g, const struct gate_policy *p, const char *raw,
 		goto out;
 	}
 	if (msg_parse(raw, len, &m, err, sizeof err) != 0) {
+		if (!strcmp(err, "out of memory")) {
+			/* not the message's fault: try again later */
+			gate_set(v, GATE_DEFER, "out-of-memory", "none: "
+			    "retried later", "%s", err);
+			ret = -1;
+			goto out;
+		}
 		gate_set(v, GATE_SKIP, "message-invalid", "none: the header "
 		    "section cannot be read", "%s", err);
 		goto out;
@@ -696,7 +745,7 @@ gate_decide_at(struct gate *g, const struct gate_policy *p, const char *raw,
 out:
 	mime_parts_free(&parts);
 	msg_free(&m);
-	return 0;
+	return ret;
 }
 
 int
@@ -751,6 +800,33 @@ gate_put(struct gate_buf *b, const char *fmt, ...)
 	}
 }
 
+/* Length of the well-formed UTF-8 sequence at s (RFC 3629), or 0. */
+static size_t
+gate_utf8_len(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n;
+	unsigned cp;
+
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		n = 2, cp = p[0] & 0x1f;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		n = 3, cp = p[0] & 0x0f;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		n = 4, cp = p[0] & 0x07;
+	else
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (p[i] & 0x3f);
+	}
+	if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return n;
+}
+
 /* A JSON string (RFC 8259 7), or null for NULL. */
 static void
 gate_json_str(struct gate_buf *b, const char *s)
@@ -760,14 +836,25 @@ gate_json_str(struct gate_buf *b, const char *s)
 		return;
 	}
 	gate_put(b, "\"");
-	for (; *s; s++) {
+	while (*s) {
 		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
+		size_t k;
+		if (c == '"' || c == '\\') {
 			gate_put(b, "\\%c", c);
-		else if (c < 0x20 || c == 0x7f)
+		} else if (c < 0x20 || c == 0x7f) {
 			gate_put(b, "\\u%04x", c);
-		else
+		} else if (c < 0x80) {
 			gate_put(b, "%c", c);
+		} else if ((k = gate_utf8_len(s)) > 0) {
+			gate_put(b, "%.*s", (int)k, s);
+			s += k;
+			continue;
+		} else {
+			/* not UTF-8 (a calendar that lied about its
+			 * charset): keep the JSON valid */
+			gate_put(b, "\\ufffd");
+		}
+		s++;
 	}
 	gate_put(b, "\"");
 }

@@ -137,6 +137,13 @@ void gate_log(const struct gate_verdict *, const char *user);
  */
 int gate_shared_signer(const char *domain);
 
+/*
+ * 1 if addr (an address, any case, without mailto:) is listed in known:
+ * entries are addresses or "@domain" (that domain exactly), as in a
+ * user's known_senders. For the merge engine's new_events_from = known.
+ */
+int gate_known_sender(char *const *known, size_t n, const char *addr);
+
 /* 1 if d is from_domain's Google Workspace tenant label:
  * <from with dots as dashes>.<8 digits>.gappssmtp.com. */
 int gate_google_tenant(const char *d, const char *from_domain);

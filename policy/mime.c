@@ -33,14 +33,18 @@ mime_parts_free(struct mime_parts *p)
 static size_t
 mime_containers(const char *m, size_t len)
 {
+	const char *p = m, *end = m + len, *sl;
 	size_t n = 0;
 
-	for (size_t i = 0; i + 10 <= len; i++) {
-		char c = m[i] | 0x20;
-		if (c == 'm' && (!strncasecmp(m + i, "multipart/", 10) ||
-		    (i + 14 <= len && !strncasecmp(m + i, "message/rfc822",
-		    14))))
+	/* Look at each "/" (rarer than any letter) and what surrounds it. */
+	while ((sl = memchr(p, '/', (size_t)(end - p))) != NULL) {
+		size_t before = (size_t)(sl - m);
+		if ((before >= 9 && !strncasecmp(sl - 9, "multipart", 9)) ||
+		    (before >= 7 && (size_t)(end - sl) > 6 &&
+		    !strncasecmp(sl - 7, "message", 7) &&
+		    !strncasecmp(sl + 1, "rfc822", 6)))
 			n++;
+		p = sl + 1;
 	}
 	return n;
 }

@@ -25,19 +25,32 @@ msg_free(struct msg *m)
 static char *
 msg_crlf(const char *raw, size_t len, size_t *outlen)
 {
+	const char *p = raw, *end = raw + len, *nl;
 	size_t extra = 0, o = 0;
 	char *b;
 
-	for (size_t i = 0; i < len; i++)
-		if (raw[i] == '\n' && (i == 0 || raw[i - 1] != '\r'))
+	while ((nl = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+		if (nl == raw || nl[-1] != '\r')
 			extra++;
+		p = nl + 1;
+	}
 	b = malloc(len + extra + 1);
 	if (b == NULL)
 		return NULL;
-	for (size_t i = 0; i < len; i++) {
-		if (raw[i] == '\n' && (i == 0 || raw[i - 1] != '\r'))
-			b[o++] = '\r';
-		b[o++] = raw[i];
+	if (extra == 0) {
+		memcpy(b, raw, len);
+		o = len;
+	} else {
+		for (p = raw; (nl = memchr(p, '\n', (size_t)(end - p)));
+		    p = nl + 1) {
+			memcpy(b + o, p, (size_t)(nl - p));
+			o += (size_t)(nl - p);
+			if (nl == raw || nl[-1] != '\r')
+				b[o++] = '\r';
+			b[o++] = '\n';
+		}
+		memcpy(b + o, p, (size_t)(end - p));
+		o += (size_t)(end - p);
 	}
 	b[o] = '\0';
 	*outlen = o;

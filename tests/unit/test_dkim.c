@@ -116,6 +116,14 @@ test_canon(void)
 		{ "abc", 0, "abc\r\n" },
 		{ "abc  ", 1, "abc\r\n" },
 		{ "a\r\n \t \r\nb\r\n", 1, "a\r\n\r\nb\r\n" },
+		/* space runs across the 8-byte words of the fast path */
+		{ "1234567  x\r\n", 1, "1234567 x\r\n" },
+		{ "12345678  x\r\n", 1, "12345678 x\r\n" },
+		{ "123456789012345 \t6\r\n", 1, "123456789012345 6\r\n" },
+		{ "1234567 12345678 x y z\r\n", 1,
+		    "1234567 12345678 x y z\r\n" },
+		{ "        lead\r\n", 1, " lead\r\n" },
+		{ "x\r\n\r\n\r\ny \r\n\r\n", 1, "x\r\n\r\n\r\ny\r\n" },
 	};
 	for (size_t i = 0; i < sizeof body / sizeof body[0]; i++) {
 		size_t n;

@@ -211,6 +211,21 @@ test_rules(void)
 	for (size_t i = 0; i < sizeof s_cases / sizeof s_cases[0]; i++)
 		check(gate_shared_signer(s_cases[i].d) == s_cases[i].want,
 		    "shared signer %s", s_cases[i].d);
+	{
+		char *known[] = { "@partner.example", "bob@x.org" };
+		static const struct { const char *a; int want; } k[] = {
+			{ "carol@partner.example", 1 },
+			{ "Carol@PARTNER.example", 1 },
+			{ "carol@sub.partner.example", 0 },
+			{ "carol@evilpartner.example", 0 },
+			{ "bob@x.org", 1 }, { "BOB@X.ORG", 1 },
+			{ "bob2@x.org", 0 }, { "@partner.example", 0 },
+			{ "partner.example", 0 }, { "", 0 },
+		};
+		for (size_t i = 0; i < sizeof k / sizeof k[0]; i++)
+			check(gate_known_sender(known, 2, k[i].a) == k[i].want,
+			    "known sender %s", k[i].a);
+	}
 }
 
 static void
@@ -243,6 +258,19 @@ test_json(void)
 	gate_verdict_free(&v);
 	gate_verdict_free(&v);	/* twice is harmless */
 
+	{
+		const char *m8 = "From: bob@x.org\r\nContent-Type: text/calendar"
+		    "; charset=utf-8\r\n\r\nBEGIN:VCALENDAR\r\nMETHOD:REQUEST"
+		    "\r\nBEGIN:VEVENT\r\nUID:caf\xc3\xa9-\xff\xfe-\xed\xa0\x80"
+		    "\r\nORGANIZER:mailto:bob@x.org\r\nEND:VEVENT\r\n"
+		    "END:VCALENDAR\r\n";
+		gate_decide(g, &p, m8, strlen(m8), &v);
+		j = gate_verdict_json(&v);
+		check(j && strstr(j, "\"uid\": \"caf\xc3\xa9-\\ufffd\\ufffd-"
+		    "\\ufffd\\ufffd\\ufffd\""), "invalid UTF-8 escaped: %s", j);
+		free(j);
+		gate_verdict_free(&v);
+	}
 	gate_decide(g, &p, "From: a@x.org\r\n\r\nhi", 20, &v);
 	j = gate_verdict_json(&v);
 	check(j && strstr(j, "\"itip\": null") && strstr(j, "\"policy\": "

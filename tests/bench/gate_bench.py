@@ -1,0 +1,177 @@
+#!/usr/bin/python3
+"""
+tests/bench/gate_bench.py: verify-and-decide throughput on one 40 KB
+Google-style invitation with two RSA-2048 signatures (d=google.com and the
+tenant's gappssmtp.com), DNS answers cached, single core:
+
+  calgate     gate_decide() in one process (build/tools/gate_bench)
+  dkimpy      dkim.DKIM(msg).verify() of both signatures, in one process,
+              DNS answers from a dict
+  opendkim    opendkim-testmsg, one process per message (its only
+              command-line interface), resolver cache warm
+  calgate/p   `explain` one process per message, for comparison with it
+
+opendkim-testmsg can only use the system resolver, so when run as root the
+script re-runs itself in a private mount+network namespace (unshare -mn)
+with unbound on 127.0.0.1:53 and its own /etc/resolv.conf; nothing outside
+the namespace changes. Not a test: prints a table and whether the targets
+(>= 50x dkimpy, not slower than OpenDKIM) are met.
+"""
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import dkim
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+spec = importlib.util.spec_from_file_location(
+    "tg", os.path.join(ROOT, "tests", "integration", "test_gate.py"))
+tg = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(tg)
+
+OPENDKIM = shutil.which("opendkim-testmsg") or "/usr/sbin/opendkim-testmsg"
+IN_NS = os.environ.get("CALGATE_BENCH_NS") == "1"
+
+
+def reexec_in_namespace():
+    if IN_NS or os.geteuid() != 0 or not shutil.which("unshare") or \
+            not os.path.exists(OPENDKIM):
+        return
+    env = dict(os.environ, CALGATE_BENCH_NS="1")
+    r = subprocess.run(["unshare", "-mn", sys.executable,
+                        os.path.abspath(__file__)] + sys.argv[1:], env=env)
+    sys.exit(r.returncode)
+
+
+def message(key):
+    filler = "".join("Agenda item %04d: quarterly planning, budgets, "
+                     "hiring, roadmap and risks.\n" % i for i in range(480))
+    msg = tg.invite("bob@gws.example").replace(
+        b"You have been invited to Planning meeting.\r\n",
+        tg.crlf(filler))
+    gws = "gws-example.20230601.gappssmtp.com"
+    msg = tg.sign(msg, "20230601", gws, key)
+    return tg.sign(msg, "20230601", "google.com", key)
+
+
+def rate(n, secs):
+    return n / secs if secs > 0 else float("inf")
+
+
+def main():
+    reexec_in_namespace()
+    tmp = tempfile.mkdtemp(prefix="calgate-bench-")
+    try:
+        return run(tmp)
+    finally:
+        for p in tg.PROCS:
+            p.terminate()
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run(tmp):
+    key, pub = tg.rsa_key(tmp, 2048)
+    rsa = "v=DKIM1; k=rsa; p=" + pub
+    zones = ["gws.example", "google.com", "gappssmtp.com", "aligned.example"]
+    recs = [tg.txt("20230601._domainkey.google.com", rsa),
+            tg.txt("20230601._domainkey.gws-example.20230601.gappssmtp.com",
+                   rsa),
+            tg.txt("_dmarc.aligned.example", "v=DMARC1; p=reject")]
+    port = None
+    if IN_NS:
+        subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+        rc = os.path.join(tmp, "resolv.conf")
+        with open(rc, "w") as f:
+            f.write("nameserver 127.0.0.1\n")
+        subprocess.run(["mount", "--bind", rc, "/etc/resolv.conf"],
+                       check=True)
+        port = 53
+    proc, port = tg.start_unbound(tmp, zones, recs, [], port=port)
+    msg = message(key)
+    path = os.path.join(tmp, "invite.eml")
+    with open(path, "wb") as f:
+        f.write(msg)
+    conf = os.path.join(tmp, "bench.conf")
+    with open(conf, "w") as f:
+        f.write("[dns]\nresolver = 127.0.0.1@%d\n[policy]\nrequire = dkim\n"
+                "dkim_signers = google-workspace\n" % port)
+    print("message: %d bytes, 2 x rsa-sha256 (2048 bits)" % len(msg))
+    rows = []
+
+    # calgate, in process
+    out = subprocess.run([os.path.join(ROOT, "build", "tools", "gate_bench"),
+                          "-c", conf, path, "3000"], capture_output=True,
+                         check=True).stdout.decode().split()
+    print("calgate decision: %s" % out[0])
+    rows.append(("calgate (in process)", float(out[3])))
+
+    # dkimpy, in process, DNS from a dict
+    cache = {}
+    get = tg.dkimpy_dnsfunc(port)
+
+    def cached(name, timeout=5):
+        if name not in cache:
+            cache[name] = get(name)
+        return cache[name]
+    ok = all(dkim.DKIM(msg).verify(idx=i, dnsfunc=cached) for i in (0, 1))
+    print("dkimpy verifies both: %s" % ok)
+    n = 100
+    t = time.perf_counter()
+    for _ in range(n):
+        d = dkim.DKIM(msg)
+        d.verify(idx=0, dnsfunc=cached)
+        d.verify(idx=1, dnsfunc=cached)
+    rows.append(("dkimpy (in process)", rate(n, time.perf_counter() - t)))
+
+    # one process per message
+    explain = os.environ.get("CALGATE_EXPLAIN",
+                             os.path.join(ROOT, "build", "tools",
+                                          "explain_driver")).split()
+    n = 200
+    t = time.perf_counter()
+    for _ in range(n):
+        subprocess.run(explain + ["-c", conf, path], capture_output=True)
+    rows.append(("calgate explain (process/msg)",
+                 rate(n, time.perf_counter() - t)))
+    if IN_NS and os.path.exists(OPENDKIM):
+        r = subprocess.run([OPENDKIM], input=msg, capture_output=True)
+        print("opendkim-testmsg: exit %d %s" % (r.returncode,
+                                               r.stderr.decode().strip()))
+        t = time.perf_counter()
+        for _ in range(n):
+            subprocess.run([OPENDKIM], input=msg, capture_output=True)
+        rows.append(("opendkim-testmsg (process/msg)",
+                     rate(n, time.perf_counter() - t)))
+    else:
+        print("opendkim-testmsg: skipped (needs root for unshare, and "
+              "opendkim-tools)")
+
+    base = dict(rows)
+    print("%-32s %12s %10s" % ("verifier", "msgs/s", "vs dkimpy"))
+    for name, r in rows:
+        print("%-32s %12.1f %9.1fx" % (name, r,
+                                        r / base["dkimpy (in process)"]))
+    ratio = base["calgate (in process)"] / base["dkimpy (in process)"]
+    print("target >= 50x dkimpy: %s (%.1fx)" % (
+        "met" if ratio >= 50 else "MISSED", ratio))
+    if "opendkim-testmsg (process/msg)" in base:
+        o = base["opendkim-testmsg (process/msg)"]
+        print("target not slower than OpenDKIM: %s (in process %.1fx, "
+              "process per message %.2fx)" % (
+                  "met" if base["calgate explain (process/msg)"] >= o
+                  else "MISSED", base["calgate (in process)"] / o,
+                  base["calgate explain (process/msg)"] / o))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
