@@ -13,6 +13,16 @@
 #include <string.h>
 #include <time.h>
 
+/*
+ * libical's get_first/get_next share one cursor per component; the
+ * recurrence code walks the VCALENDAR while its callers do too, so every
+ * walk here uses its own icalcompiter.
+ */
+#define FOREACH_COMP(c, parent, kind)					\
+	for (icalcompiter c##_it = icalcomponent_begin_component(parent,	\
+	    kind); ((c) = icalcompiter_deref(&c##_it)) != NULL;		\
+	    icalcompiter_next(&c##_it))
+
 void
 ical_object_clear(struct ical_object *o)
 {
@@ -95,8 +105,7 @@ object_span(icalcomponent *root, icalcomponent_kind kind, int64_t *start,
 	icalcomponent *c;
 	int64_t lower;
 
-	for (c = icalcomponent_get_first_component(root, kind); c;
-	    c = icalcomponent_get_next_component(root, kind))
+	FOREACH_COMP(c, root, kind)
 		if (ical_instances(root, c, INT64_MIN, INT64_MAX, span_add,
 		    &s, &lower) == ICAL_EXP_UNBOUNDED) {
 			s.hi = INT64_MAX;
@@ -293,9 +302,7 @@ vtimezone_sane(icalcomponent *root, const char *tzid)
 {
 	icalcomponent *tz, *ob;
 
-	for (tz = icalcomponent_get_first_component(root,
-	    ICAL_VTIMEZONE_COMPONENT); tz; tz =
-	    icalcomponent_get_next_component(root, ICAL_VTIMEZONE_COMPONENT)) {
+	FOREACH_COMP(tz, root, ICAL_VTIMEZONE_COMPONENT) {
 		icalproperty *p = icalcomponent_get_first_property(tz,
 		    ICAL_TZID_PROPERTY);
 		int nob = 0, nrd = 0;
@@ -303,9 +310,7 @@ vtimezone_sane(icalcomponent *root, const char *tzid)
 		if (p == NULL || icalproperty_get_tzid(p) == NULL ||
 		    strcmp(icalproperty_get_tzid(p), tzid) != 0)
 			continue;
-		for (ob = icalcomponent_get_first_component(tz,
-		    ICAL_ANY_COMPONENT); ob; ob =
-		    icalcomponent_get_next_component(tz, ICAL_ANY_COMPONENT)) {
+		FOREACH_COMP(ob, tz, ICAL_ANY_COMPONENT) {
 			if (++nob > 64)
 				return 0;
 			for (p = icalcomponent_get_first_property(ob,
@@ -742,8 +747,7 @@ read_exclusions(struct expand *x)
 	    ICAL_EXDATE_PROPERTY); p; p = icalcomponent_get_next_property(
 	    x->comp, ICAL_EXDATE_PROPERTY))
 		nexd++;
-	for (o = icalcomponent_get_first_component(x->root, x->kind); o;
-	    o = icalcomponent_get_next_component(x->root, x->kind))
+	FOREACH_COMP(o, x->root, x->kind)
 		nov++;
 	if (nexd > ICAL_MAX_DATES)
 		return -1;
@@ -757,8 +761,7 @@ read_exclusions(struct expand *x)
 	    x->comp, ICAL_EXDATE_PROPERTY))
 		if (add_exdate(x, p))
 			return -1;
-	for (o = icalcomponent_get_first_component(x->root, x->kind); o;
-	    o = icalcomponent_get_next_component(x->root, x->kind)) {
+	FOREACH_COMP(o, x->root, x->kind) {
 		const char *ou = icalcomponent_get_uid(o);
 
 		p = icalcomponent_get_first_property(o,
