@@ -1447,21 +1447,21 @@ freebusy_add(struct freebusy *fb, const char *ics, size_t len)
 }
 
 static void
-fmt_utc(int64_t t, char buf[32])
+fmt_utc(int64_t t, char buf[64])
 {
 	struct tm tm;
 	time_t tt = (time_t)t;
 
 	if (gmtime_r(&tt, &tm) == NULL)
 		memset(&tm, 0, sizeof tm);
-	snprintf(buf, 32, "%04d%02d%02dT%02d%02d%02dZ", tm.tm_year + 1900,
+	snprintf(buf, 64, "%04d%02d%02dT%02d%02d%02dZ", tm.tm_year + 1900,
 	    tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
 char *
 freebusy_finish(struct freebusy *fb, size_t *len)
 {
-	char a[32], b[32], now[32], *out = NULL;
+	char a[64], b[64], now[64], *out = NULL;
 	size_t size = 0;
 	FILE *f;
 
