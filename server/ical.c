@@ -904,7 +904,8 @@ emit(struct expand *x, ical_instance_fn fn, void *arg)
 	struct ical_instance in;
 	int64_t lo, hi;
 
-	qsort(x->v, x->n, sizeof *x->v, cmp_occ);
+	if (x->n > 1)
+		qsort(x->v, x->n, sizeof *x->v, cmp_occ);
 	for (size_t i = 0; i < x->n; i++) {
 		if (i > 0 && x->v[i].utc == x->v[i - 1].utc)
 			continue;
