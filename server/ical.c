@@ -875,8 +875,12 @@ read_rule(struct expand *x, icalproperty *p)
 		give_up(x, x->dtstart_utc - x->lead);
 		return;
 	}
-	/* Jump close to the window; COUNT needs every earlier instance. */
-	if (r.count == 0 && x->qs != INT64_MIN &&
+	/*
+	 * Jump close to the window; COUNT needs every earlier instance, and
+	 * libical re-anchors a sub-daily INTERVAL > 1 on the wrong grid.
+	 */
+	if (r.count == 0 && x->qs != INT64_MIN && (r.interval == 1 ||
+	    r.freq >= ICAL_DAILY_RECURRENCE) &&
 	    x->qs - x->tail - 2 * ICAL_DAY > x->dtstart_utc + 2 * ICAL_DAY) {
 		struct icaltimetype j = icaltime_from_timet_with_zone(
 		    (time_t)(x->qs - x->tail - 2 * ICAL_DAY),

@@ -734,6 +734,41 @@ test_hostile(void)
 	}
 }
 
+/*
+ * An endless rule is entered near the window (icalrecur_iterator_set_start)
+ * while a COUNT rule is walked from DTSTART: both must give the same
+ * instances.
+ */
+static void
+test_skip_ahead(void)
+{
+	static const char *const rules[] = {
+		"FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,WE",
+		"FREQ=MONTHLY;INTERVAL=3;BYDAY=-1FR", "FREQ=HOURLY;INTERVAL=7",
+		"FREQ=DAILY;INTERVAL=3", "FREQ=YEARLY;BYMONTH=1,2,3;BYDAY=2TU",
+		"FREQ=MONTHLY;BYMONTHDAY=31", "FREQ=DAILY",
+	};
+	const char *fmt = "BEGIN:VCALENDAR\nVERSION:2.0\nPRODID:x\n"
+	    "BEGIN:VEVENT\nUID:x\nDTSTAMP:20200101T000000Z\nDTSTART;TZID="
+	    "Europe/Helsinki:20200106T093000\nDURATION:PT1H\nRRULE:%s%s\n"
+	    "END:VEVENT\nEND:VCALENDAR\n";
+
+	for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++) {
+		char a[512], b[512], err[256], *x, *y;
+
+		snprintf(a, sizeof a, fmt, rules[i], "");
+		snprintf(b, sizeof b, fmt, rules[i], ";COUNT=19000");
+		x = cdata(CD("<C:expand start=\"20260101T000000Z\" end="
+		    "\"20260401T000000Z\"/>"), a, err, sizeof err);
+		y = cdata(CD("<C:expand start=\"20260101T000000Z\" end="
+		    "\"20260401T000000Z\"/>"), b, err, sizeof err);
+		check(x && y && strcmp(x, y) == 0 && count(x, "BEGIN:VEVENT")
+		    > 0, "%s: skip-ahead differs", rules[i]);
+		free(x);
+		free(y);
+	}
+}
+
 int
 main(void)
 {
@@ -745,6 +780,7 @@ main(void)
 	test_calendar_data();
 	test_freebusy();
 	test_hostile();
+	test_skip_ahead();
 	icaltimezone_free_builtin_timezones();
 	xmlCleanupParser();
 	return check_done();
