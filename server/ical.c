@@ -11,6 +11,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+/*
+ * libical's get_first/get_next share one cursor per component; the
+ * recurrence code walks the VCALENDAR while its callers do too, so every
+ * walk here uses its own icalcompiter.
+ */
+#define FOREACH_COMP(c, parent, kind)					\
+	for (icalcompiter c##_it = icalcomponent_begin_component(parent,	\
+	    kind); ((c) = icalcompiter_deref(&c##_it)) != NULL;		\
+	    icalcompiter_next(&c##_it))
 
 void
 ical_object_clear(struct ical_object *o)
@@ -58,6 +69,55 @@ lower_mailto(const char *v)
 	for (char *p = s; *p; p++)
 		*p = (char)tolower((unsigned char)*p);
 	return s;
+}
+
+struct span {
+	int64_t lo, hi;
+};
+
+static void instance_hull(const struct ical_instance *, int64_t *,
+    int64_t *);
+
+static int
+span_add(void *arg, const struct ical_instance *in)
+{
+	struct span *s = arg;
+	int64_t lo, hi;
+
+	instance_hull(in, &lo, &hi);
+	if (lo < s->lo)
+		s->lo = lo;
+	if (hi > s->hi)
+		s->hi = hi;
+	return 0;
+}
+
+/*
+ * The UTC span of every instance of every component, widened by a day on
+ * each side: floating and all-day values are read as UTC here, and a
+ * client in another zone may one day be answered in its own.
+ */
+static void
+object_span(icalcomponent *root, icalcomponent_kind kind, int64_t *start,
+    int64_t *end)
+{
+	struct span s = { INT64_MAX, INT64_MIN };
+	icalcomponent *c;
+	int64_t lower;
+
+	FOREACH_COMP(c, root, kind)
+		if (ical_instances(root, c, INT64_MIN, INT64_MAX, span_add,
+		    &s, &lower) == ICAL_EXP_UNBOUNDED) {
+			s.hi = INT64_MAX;
+			if (lower < s.lo)
+				s.lo = lower;
+		}
+	if (s.lo > s.hi) {	/* every instance excluded */
+		s.lo = INT64_MIN;
+		s.hi = INT64_MAX;
+	}
+	*start = s.lo == INT64_MIN ? INT64_MIN : s.lo - 86400;
+	*end = s.hi == INT64_MAX ? INT64_MAX : s.hi + 86400;
 }
 
 int
@@ -151,6 +211,7 @@ ical_object_check(const char *data, size_t len, struct ical_object *out,
 	}
 	snprintf(out->component, sizeof out->component, "%s",
 	    icalcomponent_kind_to_string(kind));
+	object_span(root, kind, &out->start, &out->end);
 	ret = 0;
 out:
 	if (root)
@@ -168,4 +229,759 @@ ical_object_meta(const struct ical_object *o, struct store_object_meta *m)
 	m->end = o->end;
 	m->organizer = o->organizer;
 	m->scheduling = o->organizer != NULL;
+}
+
+/* ---- recurrence ------------------------------------------------------ */
+
+/*
+ * Why these limits: libical's iterator can spin for a long time inside
+ * one icalrecur_iterator_next() call (a sub-daily rule restricted to a
+ * day that never comes, e.g. FREQ=MINUTELY;BYMONTH=2;BYMONTHDAY=30, scans
+ * every minute up to the year 2582). Rules of that shape are refused up
+ * front and treated as unbounded; everything else is capped by steps and
+ * by wall time, and a capped set is reported as unbounded so that callers
+ * answer conservatively (match, or an open-ended span).
+ */
+#define ICAL_MAX_STEPS		20000	/* iterator steps per component */
+#define ICAL_MAX_DATES		20000	/* RDATE + EXDATE values */
+#define ICAL_BUDGET_NS		100000000LL	/* 100 ms per component */
+#define ICAL_DAY		86400
+
+struct occ {
+	int64_t utc;
+	struct icaltimetype local;
+	int has_end;			/* RDATE;VALUE=PERIOD */
+	int64_t end;
+};
+
+struct expand {
+	icalcomponent *root, *comp;
+	icalcomponent_kind kind;
+	icaltimezone *zone;
+	struct icaltimetype dtstart;
+	int64_t dtstart_utc;
+	int64_t qs, qe;
+	int64_t lead, tail;		/* hull before / after an instance start */
+	int end_kind;
+	int64_t len;			/* end - start of the master */
+	struct occ *v;
+	size_t n, cap;
+	int64_t *ex;			/* EXDATE instants, sorted */
+	size_t nex;
+	int *exday;			/* EXDATE;VALUE=DATE as yyyymmdd */
+	size_t nexday;
+	int64_t *rids;			/* overridden instants, sorted */
+	size_t nrids;
+	int unbounded;
+	int64_t lower;
+	long steps;
+	struct timespec t0;
+};
+
+static int
+tzid_plausible(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 96 || strstr(s, ".."))
+		return 0;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && !strchr("/_+-. ", *s))
+			return 0;
+	return 1;
+}
+
+/*
+ * A VTIMEZONE is used only if libical can expand it cheaply: its
+ * observances recur yearly at most and list a bounded number of RDATEs.
+ * A hostile FREQ=SECONDLY observance would otherwise make libical build
+ * billions of transitions.
+ */
+static int
+vtimezone_sane(icalcomponent *root, const char *tzid)
+{
+	icalcomponent *tz, *ob;
+
+	FOREACH_COMP(tz, root, ICAL_VTIMEZONE_COMPONENT) {
+		icalproperty *p = icalcomponent_get_first_property(tz,
+		    ICAL_TZID_PROPERTY);
+		int nob = 0, nrd = 0;
+
+		if (p == NULL || icalproperty_get_tzid(p) == NULL ||
+		    strcmp(icalproperty_get_tzid(p), tzid) != 0)
+			continue;
+		FOREACH_COMP(ob, tz, ICAL_ANY_COMPONENT) {
+			if (++nob > 64)
+				return 0;
+			for (p = icalcomponent_get_first_property(ob,
+			    ICAL_RRULE_PROPERTY); p; p =
+			    icalcomponent_get_next_property(ob,
+			    ICAL_RRULE_PROPERTY)) {
+				struct icalrecurrencetype r =
+				    icalproperty_get_rrule(p);
+
+				if (r.freq != ICAL_YEARLY_RECURRENCE)
+					return 0;
+			}
+			for (p = icalcomponent_get_first_property(ob,
+			    ICAL_RDATE_PROPERTY); p; p =
+			    icalcomponent_get_next_property(ob,
+			    ICAL_RDATE_PROPERTY))
+				if (++nrd > 1000)
+					return 0;
+			p = icalcomponent_get_first_property(ob,
+			    ICAL_DTSTART_PROPERTY);
+			if (p == NULL ||
+			    icalproperty_get_dtstart(p).year < 1000)
+				return 0;
+		}
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * The zone a DATE-TIME property is in: UTC, the object's own VTIMEZONE
+ * (Outlook's Windows zone names only work this way), else the system
+ * zone of that name; NULL means floating, read as UTC.
+ */
+static icaltimezone *
+prop_zone(icalcomponent *root, icalproperty *p, struct icaltimetype t)
+{
+	icalparameter *tp;
+	icaltimezone *z = NULL;
+	const char *tzid;
+
+	if (icaltime_is_utc(t))
+		return icaltimezone_get_utc_timezone();
+	if (t.is_date || p == NULL)
+		return NULL;
+	tp = icalproperty_get_first_parameter(p, ICAL_TZID_PARAMETER);
+	if (tp == NULL || (tzid = icalparameter_get_tzid(tp)) == NULL)
+		return NULL;
+	if (root && vtimezone_sane(root, tzid))
+		z = icalcomponent_get_timezone(root, tzid);
+	if (z == NULL && tzid_plausible(tzid)) {
+		z = icaltimezone_get_builtin_timezone(tzid);
+		if (z == NULL && tzid[0] == '/')
+			z = icaltimezone_get_builtin_timezone_from_tzid(tzid);
+	}
+	return z;
+}
+
+static int64_t
+tt_utc(struct icaltimetype t, icaltimezone *z)
+{
+	if (icaltime_is_null_time(t))
+		return 0;
+	t.is_date = 0;
+	return (int64_t)icaltime_as_timet_with_zone(t, z);
+}
+
+int64_t
+ical_prop_utc(icalcomponent *root, icalproperty *p, int *is_date)
+{
+	icalvalue *v = icalproperty_get_value(p);
+	struct icaltimetype t;
+
+	if (v == NULL)
+		return 0;
+	t = icalvalue_get_datetime(v);
+	if (is_date)
+		*is_date = t.is_date;
+	return tt_utc(t, prop_zone(root, p, t));
+}
+
+static int64_t
+sat_add(int64_t a, int64_t b)
+{
+	if (b > 0 && a > INT64_MAX - b)
+		return INT64_MAX;
+	if (b < 0 && a < INT64_MIN - b)
+		return INT64_MIN;
+	return a + b;
+}
+
+static int
+budget_spent(struct expand *x)
+{
+	struct timespec now;
+
+	if (++x->steps > ICAL_MAX_STEPS)
+		return 1;
+	if (x->steps % 64)
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - x->t0.tv_sec) * 1000000000LL +
+	    (now.tv_nsec - x->t0.tv_nsec) > ICAL_BUDGET_NS;
+}
+
+static void
+give_up(struct expand *x, int64_t lower)
+{
+	x->unbounded = 1;
+	if (lower < x->lower)
+		x->lower = lower;
+}
+
+static int
+push_occ(struct expand *x, struct icaltimetype local, int64_t utc,
+    int has_end, int64_t end)
+{
+	if (x->n == x->cap) {
+		size_t nc = x->cap ? x->cap * 2 : 16;
+		struct occ *nv;
+
+		if (nc > ICAL_MAX_STEPS + ICAL_MAX_DATES + 1)
+			return -1;
+		nv = realloc(x->v, nc * sizeof *nv);
+		if (nv == NULL)
+			return -1;
+		x->v = nv;
+		x->cap = nc;
+	}
+	x->v[x->n].local = local;
+	x->v[x->n].utc = utc;
+	x->v[x->n].has_end = has_end;
+	x->v[x->n].end = end;
+	x->n++;
+	return 0;
+}
+
+static int
+cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+static int
+cmp_occ(const void *a, const void *b)
+{
+	return cmp_i64(&((const struct occ *)a)->utc,
+	    &((const struct occ *)b)->utc);
+}
+
+static int
+has_by(const short *a)
+{
+	return a[0] != ICAL_RECURRENCE_ARRAY_MAX;
+}
+
+static int64_t
+days_from_civil(int64_t y, int m, int d)
+{
+	int64_t era;
+	unsigned yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = (unsigned)(y - era * 400);
+	doy = (unsigned)((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1);
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (int64_t)doe - 719468;
+}
+
+static int
+in_list(const short *a, int v, int size_for_negative)
+{
+	for (int i = 0; a[i] != ICAL_RECURRENCE_ARRAY_MAX; i++)
+		if (a[i] == v || (a[i] < 0 &&
+		    size_for_negative + a[i] + 1 == v))
+			return 1;
+	return 0;
+}
+
+/*
+ * A DAILY rule filtered by month, month day, year day or weekday is
+ * stepped one day at a time by libical, up to the year 2582 when nothing
+ * matches. Look for a matching day in the next 28 years (the calendar
+ * repeats) ourselves first.
+ */
+static int
+daily_satisfiable(const struct icalrecurrencetype *r,
+    struct icaltimetype start)
+{
+	int64_t d0 = days_from_civil(start.year, start.month, start.day);
+
+	for (int i = 0; r->by_day[i] != ICAL_RECURRENCE_ARRAY_MAX; i++)
+		if (icalrecurrencetype_day_position(r->by_day[i]) != 0)
+			return 0;
+	for (int64_t d = d0; d < d0 + 28 * 366; d++) {
+		int64_t y, z = d + 719468, era, doe, yoe, doy, mp;
+		int m, md, dim, diy, wd;
+
+		/* civil date of day number d (proleptic Gregorian) */
+		era = (z >= 0 ? z : z - 146096) / 146097;
+		doe = z - era * 146097;
+		yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+		doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+		mp = (5 * doy + 2) / 153;
+		md = (int)(doy - (153 * mp + 2) / 5 + 1);
+		m = (int)(mp < 10 ? mp + 3 : mp - 9);
+		y = yoe + era * 400 + (m <= 2);
+		dim = icaltime_days_in_month(m, (int)y);
+		diy = icaltime_days_in_year((int)y);
+		wd = (int)(((d % 7) + 7 + 4) % 7) + 1;	/* 1 = Sunday */
+		if (has_by(r->by_month) && !in_list(r->by_month, m, 12))
+			continue;
+		if (has_by(r->by_month_day) &&
+		    !in_list(r->by_month_day, md, dim))
+			continue;
+		if (has_by(r->by_year_day) && !in_list(r->by_year_day,
+		    (int)(d - days_from_civil(y, 1, 1) + 1), diy))
+			continue;
+		if (has_by(r->by_day)) {
+			int ok = 0;
+
+			for (int i = 0; r->by_day[i] !=
+			    ICAL_RECURRENCE_ARRAY_MAX; i++)
+				if ((int)icalrecurrencetype_day_day_of_week(
+				    r->by_day[i]) == wd)
+					ok = 1;
+			if (!ok)
+				continue;
+		}
+		return 1;
+	}
+	return 0;
+}
+
+/* Rules whose iteration libical cannot bound (see the top of section). */
+static int
+rule_expandable(const struct icalrecurrencetype *r, struct icaltimetype s)
+{
+	int days = has_by(r->by_day) || has_by(r->by_month_day) ||
+	    has_by(r->by_year_day) || has_by(r->by_week_no) ||
+	    has_by(r->by_month);
+	int times = has_by(r->by_hour) || has_by(r->by_minute) ||
+	    has_by(r->by_second);
+
+	if (r->interval < 1)
+		return 0;
+	switch (r->freq) {
+	case ICAL_SECONDLY_RECURRENCE:
+	case ICAL_MINUTELY_RECURRENCE:
+		return !days && !times;
+	case ICAL_HOURLY_RECURRENCE:
+		return !days;
+	case ICAL_DAILY_RECURRENCE:
+		return !days || daily_satisfiable(r, s);
+	case ICAL_WEEKLY_RECURRENCE:
+	case ICAL_MONTHLY_RECURRENCE:
+	case ICAL_YEARLY_RECURRENCE:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* DTSTART and the end rule of one component, as in RFC 4791 9.9. */
+static void
+read_times(struct expand *x, icalcomponent *c)
+{
+	icalproperty *ps, *pe;
+	icalcomponent_kind k = icalcomponent_isa(c);
+
+	x->kind = k;
+	x->end_kind = ICAL_END_NONE;
+	x->len = 0;
+	ps = icalcomponent_get_first_property(c, ICAL_DTSTART_PROPERTY);
+	if (ps == NULL)	/* an override without DTSTART starts at its RID */
+		ps = icalcomponent_get_first_property(c,
+		    ICAL_RECURRENCEID_PROPERTY);
+	if (ps) {
+		x->dtstart = icalvalue_get_datetime(icalproperty_get_value(ps));
+		x->zone = prop_zone(x->root, ps, x->dtstart);
+		x->dtstart_utc = tt_utc(x->dtstart, x->zone);
+	} else
+		x->dtstart = icaltime_null_time();
+	pe = icalcomponent_get_first_property(c, k == ICAL_VTODO_COMPONENT ?
+	    ICAL_DUE_PROPERTY : ICAL_DTEND_PROPERTY);
+	if (k == ICAL_VJOURNAL_COMPONENT)
+		pe = NULL;
+	if (pe) {
+		x->end_kind = ICAL_END_DTEND;
+		x->len = ical_prop_utc(x->root, pe, NULL) - x->dtstart_utc;
+	} else if ((pe = icalcomponent_get_first_property(c,
+	    ICAL_DURATION_PROPERTY)) != NULL && ps &&
+	    (k == ICAL_VEVENT_COMPONENT || k == ICAL_VTODO_COMPONENT)) {
+		x->end_kind = ICAL_END_DURATION;
+		x->len = icaldurationtype_as_int(
+		    icalproperty_get_duration(pe));
+	} else if (x->dtstart.is_date && ps && k != ICAL_VTODO_COMPONENT) {
+		/* RFC 4791 9.9: an all-day event lasts until DTSTART+P1D */
+		x->end_kind = ICAL_END_DTEND;
+		x->len = ICAL_DAY;
+	}
+	if (ps == NULL && x->end_kind == ICAL_END_DTEND)
+		x->len += x->dtstart_utc;	/* DUE only: len is absolute */
+}
+
+static void
+make_instance(const struct expand *x, const struct occ *o,
+    struct ical_instance *in)
+{
+	memset(in, 0, sizeof *in);
+	in->comp = x->comp;
+	in->is_date = x->dtstart.is_date;
+	in->end_kind = x->end_kind;
+	if (icaltime_is_null_time(x->dtstart)) {
+		in->end = x->len;	/* VTODO with DUE only, or nothing */
+		return;
+	}
+	in->has_start = 1;
+	in->start = o->utc;
+	in->end = o->has_end ? o->end : sat_add(o->utc, x->len);
+	if (o->has_end && in->end_kind == ICAL_END_NONE)
+		in->end_kind = ICAL_END_DTEND;
+}
+
+/* The closed interval outside which the instance can match no range. */
+static void
+instance_hull(const struct ical_instance *in, int64_t *lo, int64_t *hi)
+{
+	icalcomponent *c = in->comp;
+	icalproperty *cr, *cp;
+
+	if (in->has_start) {
+		*lo = *hi = in->start;
+		if (in->end_kind != ICAL_END_NONE) {
+			if (in->end < *lo)
+				*lo = in->end;
+			if (in->end > *hi)
+				*hi = in->end;
+		}
+		return;
+	}
+	if (in->end_kind != ICAL_END_NONE) {
+		*lo = *hi = in->end;
+		return;
+	}
+	/* VTODO with neither DTSTART nor DUE: COMPLETED and CREATED */
+	*lo = INT64_MIN;
+	*hi = INT64_MAX;
+	cr = icalcomponent_get_first_property(c, ICAL_CREATED_PROPERTY);
+	cp = icalcomponent_get_first_property(c, ICAL_COMPLETED_PROPERTY);
+	if (icalcomponent_isa(c) != ICAL_VTODO_COMPONENT || (!cr && !cp))
+		return;
+	if (cp) {
+		*lo = *hi = ical_prop_utc(NULL, cp, NULL);
+		if (cr && ical_prop_utc(NULL, cr, NULL) < *lo)
+			*lo = ical_prop_utc(NULL, cr, NULL);
+		if (cr && ical_prop_utc(NULL, cr, NULL) > *hi)
+			*hi = ical_prop_utc(NULL, cr, NULL);
+	} else
+		*lo = ical_prop_utc(NULL, cr, NULL);
+}
+
+static int
+todo_overlaps(const struct ical_instance *in, int64_t s, int64_t e)
+{
+	int64_t ds = in->start, de = in->end, cr = 0, cp = 0;
+	icalproperty *pcr, *pcp;
+
+	if (in->has_start && in->end_kind == ICAL_END_DURATION)
+		return s <= de && (e > ds || e >= de);
+	if (in->has_start && in->end_kind == ICAL_END_DTEND)
+		return (s < de || s <= ds) && (e > ds || e >= de);
+	if (in->has_start)
+		return s <= ds && e > ds;
+	if (in->end_kind == ICAL_END_DTEND)
+		return s < de && e >= de;
+	pcr = icalcomponent_get_first_property(in->comp,
+	    ICAL_CREATED_PROPERTY);
+	pcp = icalcomponent_get_first_property(in->comp,
+	    ICAL_COMPLETED_PROPERTY);
+	if (pcr)
+		cr = ical_prop_utc(NULL, pcr, NULL);
+	if (pcp)
+		cp = ical_prop_utc(NULL, pcp, NULL);
+	if (pcr && pcp)
+		return (s <= cr || s <= cp) && (e >= cr || e >= cp);
+	if (pcp)
+		return s <= cp && e >= cp;
+	if (pcr)
+		return e > cr;
+	return 1;
+}
+
+int
+ical_instance_overlaps(const struct ical_instance *in, int64_t s, int64_t e)
+{
+	if (icalcomponent_isa(in->comp) == ICAL_VTODO_COMPONENT)
+		return todo_overlaps(in, s, e);
+	if (!in->has_start)
+		return 0;	/* a VEVENT or VJOURNAL without DTSTART */
+	if (in->end_kind == ICAL_END_NONE || in->end <= in->start)
+		return s <= in->start && e > in->start;
+	return s < in->end && e > in->start;
+}
+
+static int
+add_exdate(struct expand *x, icalproperty *p)
+{
+	struct icaltimetype t = icalproperty_get_exdate(p);
+
+	if (x->nex + x->nexday >= ICAL_MAX_DATES)
+		return -1;
+	if (t.is_date && !x->dtstart.is_date) {
+		x->exday[x->nexday++] = t.year * 10000 + t.month * 100 + t.day;
+		return 0;
+	}
+	x->ex[x->nex++] = tt_utc(t, prop_zone(x->root, p, t));
+	return 0;
+}
+
+/* EXDATEs of the master and RECURRENCE-IDs of its overrides. */
+static int
+read_exclusions(struct expand *x)
+{
+	const char *uid = icalcomponent_get_uid(x->comp);
+	size_t nexd = 0, nov = 0;
+	icalproperty *p;
+	icalcomponent *o;
+
+	for (p = icalcomponent_get_first_property(x->comp,
+	    ICAL_EXDATE_PROPERTY); p; p = icalcomponent_get_next_property(
+	    x->comp, ICAL_EXDATE_PROPERTY))
+		nexd++;
+	FOREACH_COMP(o, x->root, x->kind)
+		nov++;
+	if (nexd > ICAL_MAX_DATES)
+		return -1;
+	x->ex = calloc(nexd + 1, sizeof *x->ex);
+	x->exday = calloc(nexd + 1, sizeof *x->exday);
+	x->rids = calloc(nov + 1, sizeof *x->rids);
+	if (x->ex == NULL || x->exday == NULL || x->rids == NULL)
+		return -1;
+	for (p = icalcomponent_get_first_property(x->comp,
+	    ICAL_EXDATE_PROPERTY); p; p = icalcomponent_get_next_property(
+	    x->comp, ICAL_EXDATE_PROPERTY))
+		if (add_exdate(x, p))
+			return -1;
+	FOREACH_COMP(o, x->root, x->kind) {
+		const char *ou = icalcomponent_get_uid(o);
+
+		p = icalcomponent_get_first_property(o,
+		    ICAL_RECURRENCEID_PROPERTY);
+		if (p == NULL || o == x->comp || ou == NULL || uid == NULL ||
+		    strcmp(ou, uid) != 0)
+			continue;
+		x->rids[x->nrids++] = ical_prop_utc(x->root, p, NULL);
+	}
+	qsort(x->ex, x->nex, sizeof *x->ex, cmp_i64);
+	qsort(x->rids, x->nrids, sizeof *x->rids, cmp_i64);
+	return 0;
+}
+
+static int
+excluded(const struct expand *x, const struct occ *o)
+{
+	int day = o->local.year * 10000 + o->local.month * 100 +
+	    o->local.day;
+
+	if (bsearch(&o->utc, x->ex, x->nex, sizeof *x->ex, cmp_i64) ||
+	    bsearch(&o->utc, x->rids, x->nrids, sizeof *x->rids, cmp_i64))
+		return 1;
+	for (size_t i = 0; i < x->nexday; i++)
+		if (x->exday[i] == day)
+			return 1;
+	return 0;
+}
+
+/* Keeps an occurrence if its hull can meet the window. */
+static int
+consider(struct expand *x, struct icaltimetype local, int64_t utc,
+    int has_end, int64_t end)
+{
+	int64_t lo = utc - x->lead, hi = sat_add(utc, x->tail);
+
+	if (has_end && end > hi)
+		hi = end;
+	if (hi < x->qs || lo > x->qe)
+		return 0;
+	return push_occ(x, local, utc, has_end, end);
+}
+
+static void
+read_rdates(struct expand *x)
+{
+	icalproperty *p;
+	size_t n = 0;
+
+	for (p = icalcomponent_get_first_property(x->comp,
+	    ICAL_RDATE_PROPERTY); p; p = icalcomponent_get_next_property(
+	    x->comp, ICAL_RDATE_PROPERTY)) {
+		struct icaldatetimeperiodtype r = icalproperty_get_rdate(p);
+		struct icaltimetype t = r.time;
+		int has_end = 0;
+		int64_t end = 0;
+
+		if (++n > ICAL_MAX_DATES) {
+			give_up(x, INT64_MIN);
+			return;
+		}
+		if (icaltime_is_null_time(t)) {
+			t = r.period.start;
+			has_end = 1;
+			if (!icaltime_is_null_time(r.period.end))
+				end = tt_utc(r.period.end,
+				    prop_zone(x->root, p, r.period.end));
+			else
+				end = tt_utc(t, prop_zone(x->root, p, t)) +
+				    icaldurationtype_as_int(r.period.duration);
+		}
+		if (icaltime_is_null_time(t))
+			continue;
+		if (consider(x, t, tt_utc(t, prop_zone(x->root, p, t)),
+		    has_end, end)) {
+			give_up(x, INT64_MIN);
+			return;
+		}
+	}
+}
+
+static void
+read_rule(struct expand *x, icalproperty *p)
+{
+	struct icalrecurrencetype r = icalproperty_get_rrule(p);
+	icalrecur_iterator *it;
+	int64_t until = INT64_MAX, u;
+	struct icaltimetype t;
+
+	if (r.freq == ICAL_NO_RECURRENCE)
+		return;
+	if (!rule_expandable(&r, x->dtstart)) {
+		give_up(x, x->dtstart_utc - x->lead);
+		return;
+	}
+	/* UNTIL is compared in UTC here: libical compares wall times. */
+	if (!icaltime_is_null_time(r.until)) {
+		until = tt_utc(r.until, icaltime_is_utc(r.until) ?
+		    icaltimezone_get_utc_timezone() : x->zone);
+		if (r.until.is_date && !x->dtstart.is_date)
+			until += ICAL_DAY - 1;
+		r.until = icaltime_null_time();
+	}
+	/* An endless rule over an endless window: nothing to count. */
+	if (r.count == 0 && until == INT64_MAX && x->qe == INT64_MAX) {
+		give_up(x, x->dtstart_utc - x->lead);
+		return;
+	}
+	it = icalrecur_iterator_new(r, x->dtstart);
+	if (it == NULL) {
+		give_up(x, x->dtstart_utc - x->lead);
+		return;
+	}
+	/*
+	 * Jump close to the window; COUNT needs every earlier instance, and
+	 * libical re-anchors a sub-daily INTERVAL > 1 on the wrong grid.
+	 */
+	if (r.count == 0 && x->qs != INT64_MIN && (r.interval == 1 ||
+	    r.freq >= ICAL_DAILY_RECURRENCE) &&
+	    x->qs - x->tail - 2 * ICAL_DAY > x->dtstart_utc + 2 * ICAL_DAY) {
+		struct icaltimetype j = icaltime_from_timet_with_zone(
+		    (time_t)(x->qs - x->tail - 2 * ICAL_DAY),
+		    x->dtstart.is_date, x->zone);
+
+		j.zone = x->dtstart.zone;
+		if (j.year < 9000)
+			icalrecur_iterator_set_start(it, j);
+	}
+	while (!icaltime_is_null_time(t = icalrecur_iterator_next(it))) {
+		u = tt_utc(t, x->zone);
+		if (u > until || u - x->lead > x->qe)
+			break;
+		if (budget_spent(x) || consider(x, t, u, 0, 0)) {
+			give_up(x, u - x->lead);
+			break;
+		}
+	}
+	icalrecur_iterator_free(it);
+}
+
+static int
+emit(struct expand *x, ical_instance_fn fn, void *arg)
+{
+	struct ical_instance in;
+	int64_t lo, hi;
+
+	if (x->n > 1)
+		qsort(x->v, x->n, sizeof *x->v, cmp_occ);
+	for (size_t i = 0; i < x->n; i++) {
+		if (i > 0 && x->v[i].utc == x->v[i - 1].utc)
+			continue;
+		if (excluded(x, &x->v[i]))
+			continue;
+		make_instance(x, &x->v[i], &in);
+		in.recurring = 1;
+		in.rid = x->v[i].utc;
+		instance_hull(&in, &lo, &hi);
+		if (hi < x->qs || lo > x->qe)
+			continue;
+		if (fn(arg, &in))
+			return ICAL_EXP_STOPPED;
+	}
+	return x->unbounded ? ICAL_EXP_UNBOUNDED : ICAL_EXP_DONE;
+}
+
+int
+ical_instances(icalcomponent *root, icalcomponent *comp, int64_t start,
+    int64_t end, ical_instance_fn fn, void *arg, int64_t *lower)
+{
+	struct expand x;
+	struct ical_instance in;
+	icalproperty *p, *rid;
+	int ret;
+
+	memset(&x, 0, sizeof x);
+	x.root = root;
+	x.comp = comp;
+	x.qs = start;
+	x.qe = end;
+	x.lower = INT64_MAX;
+	clock_gettime(CLOCK_MONOTONIC, &x.t0);
+	read_times(&x, comp);
+	rid = icalcomponent_get_first_property(comp,
+	    ICAL_RECURRENCEID_PROPERTY);
+	if (rid || icaltime_is_null_time(x.dtstart) ||
+	    (!icalcomponent_get_first_property(comp, ICAL_RRULE_PROPERTY) &&
+	    !icalcomponent_get_first_property(comp, ICAL_RDATE_PROPERTY))) {
+		struct occ o = { x.dtstart_utc, x.dtstart, 0, 0 };
+		int64_t lo, hi;
+
+		make_instance(&x, &o, &in);
+		if (rid) {
+			in.recurring = 1;
+			in.rid = ical_prop_utc(root, rid, NULL);
+		}
+		instance_hull(&in, &lo, &hi);
+		if (hi < start || lo > end)
+			return ICAL_EXP_DONE;
+		return fn(arg, &in) ? ICAL_EXP_STOPPED : ICAL_EXP_DONE;
+	}
+	x.lead = x.len < 0 ? -x.len : 0;
+	x.tail = x.len > 0 ? x.len : 0;
+	if (read_exclusions(&x)) {
+		give_up(&x, INT64_MIN);
+		ret = ICAL_EXP_UNBOUNDED;
+		goto out;
+	}
+	/* RFC 5545 3.8.5.3: DTSTART is always the first instance. */
+	consider(&x, x.dtstart, x.dtstart_utc, 0, 0);
+	read_rdates(&x);
+	for (p = icalcomponent_get_first_property(comp, ICAL_RRULE_PROPERTY);
+	    p; p = icalcomponent_get_next_property(comp, ICAL_RRULE_PROPERTY))
+		read_rule(&x, p);
+	ret = emit(&x, fn, arg);
+out:
+	if (lower)
+		*lower = x.lower;
+	free(x.v);
+	free(x.ex);
+	free(x.exday);
+	free(x.rids);
+	return ret;
 }

@@ -39,4 +39,60 @@ void ical_object_clear(struct ical_object *);
 void ical_object_meta(const struct ical_object *,
     struct store_object_meta *meta);
 
+/* ---- recurrence: instances of one component (used by webdav/query) ---- */
+
+struct icalcomponent_impl;		/* libical's icalcomponent */
+struct icalproperty_impl;		/* libical's icalproperty */
+
+/*
+ * One instance of a VEVENT, VTODO or VJOURNAL: the master's expanded
+ * occurrence or an override (RECURRENCE-ID). Times are UTC seconds;
+ * floating and DATE values are read as UTC (RFC 4791 9.9 lets the
+ * server pick; calgate has no per-collection timezone).
+ */
+struct ical_instance {
+	struct icalcomponent_impl *comp; /* borrowed: master or override */
+	int recurring;		/* part of a recurrence set */
+	int64_t rid;		/* recurring: the original start (UTC) */
+	int is_date;		/* DTSTART is a DATE (all-day) */
+	int has_start;
+	int64_t start;		/* DTSTART of this instance */
+	int end_kind;		/* ICAL_END_* */
+	int64_t end;		/* DTEND, DUE or DTSTART+DURATION */
+};
+
+#define ICAL_END_NONE		0
+#define ICAL_END_DTEND		1	/* DTEND (VEVENT) or DUE (VTODO) */
+#define ICAL_END_DURATION	2
+
+/* ical_instances() results */
+#define ICAL_EXP_DONE		0
+#define ICAL_EXP_STOPPED	1	/* fn returned non-zero */
+#define ICAL_EXP_UNBOUNDED	2	/* work cap hit or a rule calgate will
+					   not expand: more instances may
+					   exist at or after *lower */
+
+typedef int (*ical_instance_fn)(void *arg, const struct ical_instance *);
+
+/*
+ * Calls fn for each instance of comp (a master: its RRULE/RDATE set minus
+ * EXDATE and minus the instances that overrides in root replace; an
+ * override or a plain component: itself) whose hull meets [start, end]
+ * (a loose window; callers test ical_instance_overlaps). root is comp's
+ * VCALENDAR: its VTIMEZONEs resolve TZIDs. The work is bounded
+ * (ICAL_MAX_STEPS recurrence steps and a time budget); past it the
+ * result is ICAL_EXP_UNBOUNDED with *lower (may be NULL) set.
+ */
+int ical_instances(struct icalcomponent_impl *root,
+    struct icalcomponent_impl *comp, int64_t start, int64_t end,
+    ical_instance_fn fn, void *arg, int64_t *lower);
+
+/* RFC 4791 9.9: does the instance overlap [start, end)? */
+int ical_instance_overlaps(const struct ical_instance *, int64_t start,
+    int64_t end);
+
+/* UTC of a DATE / DATE-TIME property value, honouring its TZID. */
+int64_t ical_prop_utc(struct icalcomponent_impl *root,
+    struct icalproperty_impl *prop, int *is_date);
+
 #endif
