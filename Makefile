@@ -30,6 +30,8 @@ SRCS    = $(wildcard server/*.c webdav/*.c imap-poller/*.c policy/*.c)
 OBJS    = $(SRCS:%.c=$(B)/%.o)
 LIBOBJS = $(filter-out $(B)/server/main.o,$(OBJS))
 UNITS   = $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
+# Helper programs the integration tests drive (not tests themselves).
+TOOLS   = $(patsubst tests/tools/%.c,$(B)/tools/%,$(wildcard tests/tools/*.c))
 BIN     = $(if $(filter 1,$(SANITIZE)),$(B)/calgate,calgate)
 
 .PHONY: all deps deps-test run check unit integration bench clean
@@ -55,6 +57,10 @@ $(B)/tests/%: tests/unit/%.c $(B)/libcalgate.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libcalgate.a $(LDLIBS)
 
+$(B)/tools/%: tests/tools/%.c $(B)/libcalgate.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libcalgate.a $(LDLIBS)
+
 -include $(OBJS:.o=.d)
 
 run: deps
@@ -64,7 +70,7 @@ run: deps
 unit: $(BIN) $(UNITS)
 	@./tests/run unit $(UNITS)
 
-integration: $(BIN)
+integration: $(BIN) $(TOOLS)
 	@./tests/run integration tests/integration/test_*
 
 # `make check` = the whole suite; `make check SANITIZE=1` = unit tests under
@@ -75,7 +81,7 @@ check: deps-test
 	@./tests/run unit $(UNITS)
 else
 check: deps-test
-	@$(MAKE) --no-print-directory all $(UNITS)
+	@$(MAKE) --no-print-directory all $(UNITS) $(TOOLS)
 	@$(MAKE) --no-print-directory SANITIZE=1 $(patsubst build/%,build-san/%,$(UNITS))
 	@./tests/run all $(UNITS) $(patsubst build/%,build-san/%,$(UNITS)) \
 		tests/integration/test_*
