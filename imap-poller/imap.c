@@ -44,6 +44,7 @@ struct net {
 	gnutls_session_t tls;		/* NULL before TLS */
 	int stopped;			/* the stop descriptor fired */
 	int timed_out;
+	int eof;			/* the server closed the connection */
 };
 
 struct imap {
@@ -217,18 +218,24 @@ low_read(mailstream_low *low, void *buf, size_t count)
 
 		if (n->tls) {
 			r = gnutls_record_recv(n->tls, buf, count);
-			if (r >= 0)
+			if (r > 0)
 				return r;
-			if (r == GNUTLS_E_PREMATURE_TERMINATION)
+			if (r == 0 || r == GNUTLS_E_PREMATURE_TERMINATION) {
+				n->eof = 1;
 				return 0;
+			}
 			if (r != GNUTLS_E_AGAIN && r != GNUTLS_E_INTERRUPTED)
 				return -1;
 			if (gnutls_record_get_direction(n->tls))
 				ev = POLLOUT;
 		} else {
 			r = recv(n->fd, buf, count, 0);
-			if (r >= 0)
+			if (r > 0)
 				return r;
+			if (r == 0) {
+				n->eof = 1;
+				return 0;
+			}
 			if (errno == EINTR)
 				continue;
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
@@ -513,6 +520,11 @@ fail(struct imap *im, int r, const char *what, char *err, size_t errlen)
 	if (im->net && im->net->timed_out) {
 		snprintf(err, errlen, "%s: the server did not answer within "
 		    "%d s", what, IO_TIMEOUT_MS / 1000);
+		return IMAP_ENET;
+	}
+	if (im->net && im->net->eof) {
+		snprintf(err, errlen, "%s: the server closed the connection",
+		    what);
 		return IMAP_ENET;
 	}
 	if (r == MAILIMAP_ERROR_STREAM) {

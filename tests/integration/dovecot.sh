@@ -15,7 +15,9 @@
 #                                       (works while Dovecot is stopped)
 #   dovecot_maildir USER                print the user's INBOX maildir
 #   dovecot_logins_failed USER          logins refused so far for USER
-#   dovecot_stop / dovecot_restart      stop keeps DIR; restart reuses ports
+#   dovecot_stop / dovecot_restart      stop (master and the processes it
+#                                       started: clients are disconnected)
+#                                       keeps DIR; restart reuses ports
 #   dovecot_cleanup                     stop and remove DIR
 #
 # Runs as root (mail owned by nobody) or as an ordinary user (mail owned by
@@ -155,13 +157,16 @@ dovecot_stop() {
 	[ -n "${DOVECOT_CONF:-}" ] || return 0
 	_pid=$(cat "$DOVECOT_DIR/run/master.pid" 2>/dev/null)
 	[ -n "$_pid" ] || return 0
+	# Its children (imap processes serving clients) outlive the master;
+	# a real restart ends their connections too.
+	_kids=$(ps -o pid= --ppid "$_pid" 2>/dev/null)
 	kill "$_pid" 2>/dev/null
 	_i=0
 	while kill -0 "$_pid" 2>/dev/null && [ $_i -lt 100 ]; do
 		sleep 0.1
 		_i=$((_i + 1))
 	done
-	kill -9 "$_pid" 2>/dev/null
+	kill -9 "$_pid" $_kids 2>/dev/null
 	rm -f "$DOVECOT_DIR/run/master.pid"
 	return 0
 }
