@@ -26,13 +26,15 @@ finish() {
 	exit $?
 }
 
-if ! make --no-print-directory -s build/tools/poll_driver >/dev/null 2>&1
+# POLL_DRIVER=build-san/tools/poll_driver runs it under ASan+UBSan.
+DRIVER=${POLL_DRIVER:-$PWD/build/tools/poll_driver}
+if [ -z "${POLL_DRIVER:-}" ] &&
+    ! make --no-print-directory -s build/tools/poll_driver >/dev/null 2>&1
 then
 	echo "cannot build build/tools/poll_driver"
 	echo "0 passed, 1 failed"
 	exit 1
 fi
-DRIVER=$PWD/build/tools/poll_driver
 T=$(mktemp -d /tmp/cg-imap.XXXXXX)
 DPID=
 cleanup() {
@@ -410,6 +412,8 @@ check "rawlog: the mailbox was only EXAMINEd" \
     eval '! grep -rqE "^[0-9.]+ [0-9]+ (SELECT|STORE|UID STORE)" \
     "$DOVECOT_RAWLOG/alice"'
 check "no password in the driver's log" eval '! grep -q "$PW" "$T/driver.log"'
+check "no sanitizer report in the driver's log" \
+    eval '! grep -qE "Sanitizer|runtime error" "$T/driver.log"'
 check "no password in the store" eval '! grep -aq "$PW" "$T/data/calgate.db"'
 
 finish

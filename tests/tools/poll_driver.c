@@ -172,6 +172,8 @@ main(int argc, char **argv)
 	log_info("driver stopping");
 	poller_stop();
 	store_close(srv.store);
+	config_free(srv.cfg);
+	pthread_mutex_destroy(&srv.cfg_mu);
 	log_info("driver stopped");
 	return 0;
 }
