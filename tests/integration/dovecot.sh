@@ -9,6 +9,9 @@
 #                         DIR/rawlog/USER/*.in holds what clients sent,
 #                         *.out what the server sent, so a test can see
 #                         exactly which messages were fetched)
+#                         The plaintext port also listens on 127.0.0.2,
+#                         where logged-in clients see no IDLE capability
+#                         (to test polling).
 #   dovecot_user NAME PASSWORD          add a user (works while running)
 #   dovecot_save USER FILE [MAILBOX]    deliver with doveadm save
 #   dovecot_drop USER FILE              deliver straight into the maildir
@@ -101,9 +104,14 @@ mailbox_idle_check_interval = 1 secs
 protocol imap {
   rawlog_dir = $DOVECOT_DIR/rawlog/%u
 }
+local 127.0.0.2 {
+  protocol imap {
+    imap_capability = IMAP4rev1 LITERAL+ SASL-IR UIDPLUS ENABLE
+  }
+}
 service imap-login {
   inet_listener imap {
-    address = 127.0.0.1
+    address = 127.0.0.1, 127.0.0.2
     port = $DOVECOT_PORT
   }
   inet_listener imaps {

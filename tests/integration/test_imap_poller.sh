@@ -196,7 +196,7 @@ if ! dovecot_start "$T/dovecot"; then
 	exit 1
 fi
 PW=s3cret-imap-pw-$$
-for u in alice carol dave erin frank; do
+for u in alice carol dave erin frank gina; do
 	dovecot_user "$u" "$PW"
 	printf '%s\n' "$PW" >"$T/$u.pw"
 	chmod 600 "$T/$u.pw"
@@ -220,6 +220,10 @@ user() {		# NAME URL [extra lines]
 	    "imap_tls = none"
 	user frank "imap://frank@localhost:$DOVECOT_PORT/INBOX" \
 	    "imap_ca_file = $DOVECOT_CA"
+	# 127.0.0.2: Dovecot hides IDLE there (see dovecot.sh)
+	user gina "imap://gina@127.0.0.2:$DOVECOT_PORT/INBOX" \
+	    "imap_tls = none" "poll_interval = 1" \
+	    'imap_flag = $CalendarProcessed'
 } >"$T/calgate.conf"
 echo done >"$T/verdict"
 
@@ -274,6 +278,25 @@ dovecot_save frank "$MSG"
 check "carol's message arrives over imaps" wait_for 5 recorded_ge carol 1
 check "frank's message arrives over STARTTLS" wait_for 5 recorded_ge frank 1
 
+# polling (no IDLE) and the keyword flag
+check "gina (server without IDLE) is polling" wait_for 5 state_is gina polling
+msg plain
+dovecot_save gina "$MSG"
+msg ics
+dovecot_save gina "$MSG"
+check "polling: the calendar message arrives within 3 s" \
+    wait_for 3 recorded_ge gina 1
+flags() {
+	doveadm -c "$DOVECOT_CONF" fetch -u gina "uid flags" mailbox INBOX \
+	    2>/dev/null | tr '\n' ' '
+}
+check "imap_flag: the calendar message gets the keyword, the plain one not" \
+    wait_for 3 eval 'flags | grep -q "uid: 2 flags: [^u]*CalendarProcessed" \
+    && ! flags | grep -q "uid: 1 flags: [^u]*CalendarProcessed"'
+check "imap_flag: SELECT and UID STORE, no \\Seen" eval 'grep -rqE \
+    "^[0-9.]+ [0-9]+ SELECT INBOX" "$DOVECOT_RAWLOG/gina" &&
+    ! flags | grep -q Seen'
+
 # defer: the hook records a deferral, then gets it again with its row id
 echo defer >"$T/verdict"
 msg mixed
@@ -312,6 +335,14 @@ check "erin is still auth-failed with a next try" [ "$(db "SELECT
     = auth-failed1 ]
 check "one log line for dave's repeated TLS failures" \
     [ "$(grep -c 'account=dave state=tls-error' "$T/driver.log")" = 1 ]
+
+# reload: erin's password fixed; only erin restarts
+printf '%s\n' "$PW" >"$T/erin.pw"
+kill -HUP "$DPID"
+check "reload: erin restarts with the new password and reaches idle" \
+    wait_for 5 state_is erin idle
+check "reload: unchanged accounts keep running" [ "$(grep -c \
+    'account=alice state=connecting' "$T/driver.log")" = 1 ]
 
 ms=$(driver_term)
 check "SIGTERM stops every poller within 5 s ($ms ms)" [ "$ms" -lt 5000 ]
