@@ -1,7 +1,7 @@
 # tests/integration/dovecot.sh: a private Dovecot on loopback, for tests.
 # Source it (POSIX sh), then:
 #
-#   dovecot_start DIR     config, certificate, users file and maildirs in DIR;
+#   dovecot_start DIR     ($DOVECOT_EXTRA: more config lines) config, certificate, users file and maildirs in DIR;
 #                         sets DOVECOT_CONF, DOVECOT_PORT (plaintext, with
 #                         STARTTLS), DOVECOT_TLS_PORT (imaps), DOVECOT_CA
 #                         (the self-signed certificate, for imap_ca_file),
@@ -125,6 +125,7 @@ service anvil {
     mode = 0
   }
 }
+${DOVECOT_EXTRA:-}
 EOF
 	dovecot -c "$DOVECOT_CONF" || { echo "dovecot.sh: dovecot did not \
 start; see $DOVECOT_LOG" >&2; return 1; }
