@@ -355,19 +355,77 @@ static mailstream_low_driver low_driver = {
 	.mailstream_interrupt_idle = low_idle_unsupported,
 };
 
+/* A DNS request that may outlive its caller (see resolve). */
+struct lookup {
+	struct gaicb cb;
+	struct addrinfo hints;
+	char host[256];
+	char port[16];
+};
+
+/*
+ * getaddrinfo, but interruptible: a DNS outage can block a lookup for
+ * many seconds and SIGTERM must not wait for it. 0 with *res, a
+ * getaddrinfo error, or -1 when the stop descriptor fired.
+ */
+static int
+resolve(const char *host, int port, int stopfd, struct addrinfo **res)
+{
+	struct lookup *lk = calloc(1, sizeof *lk);
+	struct gaicb *list[1];
+	struct pollfd p = { .fd = stopfd, .events = POLLIN };
+	int r;
+
+	*res = NULL;
+	if (lk == NULL)
+		return EAI_MEMORY;
+	snprintf(lk->host, sizeof lk->host, "%s", host);
+	snprintf(lk->port, sizeof lk->port, "%d", port);
+	lk->hints.ai_socktype = SOCK_STREAM;
+	lk->hints.ai_flags = AI_NUMERICSERV;
+	lk->cb.ar_name = lk->host;
+	lk->cb.ar_service = lk->port;
+	lk->cb.ar_request = &lk->hints;
+	list[0] = &lk->cb;
+	r = getaddrinfo_a(GAI_NOWAIT, list, 1, NULL);
+	if (r != 0) {
+		free(lk);
+		return r;
+	}
+	while ((r = gai_error(&lk->cb)) == EAI_INPROGRESS) {
+		struct timespec ts = { 0, 100 * 1000000L };
+
+		if (poll(&p, 1, 0) > 0) {
+			/* Still running: its memory must stay (a tiny leak,
+			 * at shutdown only). */
+			if (gai_cancel(&lk->cb) == EAI_CANCELED)
+				free(lk);
+			return -1;
+		}
+		gai_suspend((const struct gaicb *const *)list, 1, &ts);
+	}
+	if (r == 0)
+		*res = lk->cb.ar_result;
+	else if (lk->cb.ar_result)
+		freeaddrinfo(lk->cb.ar_result);
+	free(lk);
+	return r;
+}
+
 /* Non-blocking connect to each address in turn. Returns the fd or -1. */
 static int
 net_connect(const struct imap_account *acc, int stopfd,
     enum imap_status *st, char *err, size_t errlen)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res, *ai;
-	char port[16];
+	struct addrinfo *res, *ai;
 	int fd = -1, r, last = 0;
 
-	snprintf(port, sizeof port, "%d", acc->port);
-	hints.ai_flags = AI_NUMERICSERV;
-	/* Blocking, but bounded by the resolver's own timeouts. */
-	r = getaddrinfo(acc->host, port, &hints, &res);
+	r = resolve(acc->host, acc->port, stopfd, &res);
+	if (r == -1) {
+		snprintf(err, errlen, "stopped");
+		*st = IMAP_ESTOP;
+		return -1;
+	}
 	if (r != 0) {
 		snprintf(err, errlen, "cannot resolve %s: %s", acc->host,
 		    r == EAI_SYSTEM ? strerror(errno) : gai_strerror(r));

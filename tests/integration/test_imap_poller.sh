@@ -196,7 +196,7 @@ if ! dovecot_start "$T/dovecot"; then
 	exit 1
 fi
 PW=s3cret-imap-pw-$$
-for u in alice carol dave erin frank gina; do
+for u in alice carol dave erin frank gina hank; do
 	dovecot_user "$u" "$PW"
 	printf '%s\n' "$PW" >"$T/$u.pw"
 	chmod 600 "$T/$u.pw"
@@ -220,6 +220,7 @@ user() {		# NAME URL [extra lines]
 	    "imap_tls = none"
 	user frank "imap://frank@localhost:$DOVECOT_PORT/INBOX" \
 	    "imap_ca_file = $DOVECOT_CA"
+	user hank "imaps://hank@imap.calgate-test.invalid/INBOX"
 	# 127.0.0.2: Dovecot hides IDLE there (see dovecot.sh)
 	user gina "imap://gina@127.0.0.2:$DOVECOT_PORT/INBOX" \
 	    "imap_tls = none" "poll_interval = 1" \
@@ -243,6 +244,9 @@ check "dave's detail says why" eval 'db "SELECT detail FROM accounts WHERE
 check "erin (wrong password) is auth-failed" \
     wait_for 8 state_is erin auth-failed
 T_AUTH=$(date +%s)
+check "hank (DNS lookup fails) backs off" wait_for 10 eval 'state_is hank \
+    backoff && db "SELECT detail FROM accounts WHERE user_id = (SELECT id
+    FROM users WHERE name = '"'hank'"')" | grep -q "cannot resolve"'
 
 t0=$(date +%s%N)
 msg mixed
