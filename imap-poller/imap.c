@@ -594,7 +594,7 @@ fail(struct imap *im, int r, const char *what, char *err, size_t errlen)
 		return IMAP_ENET;
 	}
 	snprintf(err, errlen, "%s refused: %s", what, server_text(im));
-	return IMAP_ENET;
+	return IMAP_ENO;
 }
 
 static int
@@ -632,8 +632,7 @@ starttls(struct imap *im, const struct imap_account *acc, char *err,
 	r = mailimap_starttls(im->s);
 	if (r != MAILIMAP_NO_ERROR) {
 		st = fail(im, r, "STARTTLS", err, errlen);
-		return st == IMAP_ENET && r != MAILIMAP_ERROR_STREAM ?
-		    IMAP_ETLS : st;
+		return st == IMAP_ENO ? IMAP_ETLS : st;
 	}
 	/*
 	 * Anything already buffered was sent before TLS and could have been

@@ -21,6 +21,7 @@ enum imap_status {
 	IMAP_EAUTH,		/* the server refused the login */
 	IMAP_ETLS,		/* handshake or certificate check failed */
 	IMAP_EMAILBOX,		/* the mailbox could not be opened */
+	IMAP_ENO,		/* the server refused a command (NO, BAD) */
 	IMAP_ESTOP,		/* the stop descriptor fired */
 };
 
@@ -29,9 +30,9 @@ struct imap_account {
 	const char *host;
 	int port;
 	int ssl;			/* 1: imaps://; 0: imap:// */
-	int plaintext;			/* imap:// without STARTTLS (loopback) */
-	int verify;			/* check the certificate and host name */
-	const char *ca_file;		/* trust only this CA file; NULL: system */
+	int plaintext;			/* no STARTTLS (loopback only) */
+	int verify;			/* check certificate and host name */
+	const char *ca_file;		/* trust only this; NULL: system */
 	const char *login, *password;
 	const char *mailbox;
 	const char *flag;		/* keyword to set; NULL: read-only */
@@ -43,7 +44,7 @@ struct imap_msginfo {
 	uint32_t uid;
 	uint32_t size;			/* RFC822.SIZE */
 	int present;			/* 0: expunged meanwhile */
-	int calendar;			/* has text/calendar or application/ics */
+	int calendar;			/* text/calendar, application/ics */
 	uint32_t section[IMAP_MAX_DEPTH];	/* the first such part */
 	int nsection;
 };

@@ -39,7 +39,7 @@
 #define POLLER_STACK		(512 * 1024)
 #define BACKOFF_MAX_S		300
 #define AUTH_BACKOFF_S		900
-#define IDLE_REISSUE_S		(25 * 60)	/* RFC 2177: before 29 min */
+#define IDLE_REISSUE_S		(25 * 60)	/* RFC 2177: under 29 min */
 #define DESCRIBE_BATCH		50
 #define DUE_BATCH		8
 #define MAX_MESSAGE		(50u * 1024 * 1024)
@@ -61,8 +61,8 @@ struct acct {
 
 	/* Used by the account's own thread only. */
 	int backoff;			/* seconds of the last backoff */
-	int scanned;			/* a full scan worked this session */
-	char state[16];			/* last logged state and detail */
+	int scanned;			/* a scan worked this session */
+	char state[16];			/* last logged state, detail */
 	char detail[256];
 	int64_t next_due;		/* earliest deferred retry, 0: none */
 	int flag_warned;
@@ -320,8 +320,7 @@ set_flag(struct acct *a, struct imap *im, uint32_t uid, char *err,
 	st = imap_set_flag(im, uid, a->flag, ebuf, sizeof ebuf);
 	if (st == IMAP_OK)
 		return IMAP_OK;
-	if (st == IMAP_ESTOP || (st == IMAP_ENET &&
-	    strstr(ebuf, "refused") == NULL)) {
+	if (st != IMAP_ENO) {
 		snprintf(err, errlen, "%s", ebuf);
 		return st;
 	}
@@ -485,8 +484,8 @@ scan(struct acct *a, struct imap *im, uint32_t uidv, uint32_t *last_uid,
 		if (rc == IMAP_OK && uids[i + k - 1] > *last_uid) {
 			if (store_account_progress(P.srv->store, a->user_id,
 			    uidv, uids[i + k - 1])) {
-				snprintf(err, errlen, "store: cannot record the "
-				    "last UID");
+				snprintf(err, errlen, "store: cannot record "
+				    "the last UID");
 				rc = ESTORE;
 			} else
 				*last_uid = uids[i + k - 1];
@@ -596,7 +595,8 @@ session(struct acct *a, struct imap *im, char *err, size_t errlen)
 			    uidv);
 		if (store_account_reset(st, a->user_id, uidv)) {
 			store_account_clear(&acc);
-			snprintf(err, errlen, "store: cannot reset the account");
+			snprintf(err, errlen, "store: cannot reset the "
+			    "account");
 			return ESTORE;
 		}
 	}

@@ -28,10 +28,10 @@ struct user_conf;
 
 struct poller_msg {
 	uint32_t uidvalidity, uid;
-	const char *raw;		/* the exact message bytes (BODY.PEEK[]) */
+	const char *raw;		/* the exact bytes (BODY.PEEK[]) */
 	size_t len;
-	int64_t retry_log_id;		/* 0: new message; else the imip_log
-					   row being retried */
+	int64_t retry_log_id;		/* 0: new message; else the
+					   imip_log row being retried */
 };
 
 /*

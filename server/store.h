@@ -185,7 +185,7 @@ int store_prop_list(struct store *, int64_t coll_id, const char *object,
  * (never a password).
  */
 struct store_account {
-	int64_t uidvalidity;		/* 0: the mailbox was never opened */
+	int64_t uidvalidity;		/* 0: mailbox never opened */
 	int64_t last_uid;		/* every UID <= this was handled */
 	char *state;			/* owned */
 	char *detail;			/* owned, NULL when none */

@@ -1,7 +1,8 @@
 # tests/integration/dovecot.sh: a private Dovecot on loopback, for tests.
 # Source it (POSIX sh), then:
 #
-#   dovecot_start DIR     ($DOVECOT_EXTRA: more config lines) config, certificate, users file and maildirs in DIR;
+#   dovecot_start DIR     config, certificate, users file and maildirs in
+#                         DIR (plus the lines in $DOVECOT_EXTRA, if set);
 #                         sets DOVECOT_CONF, DOVECOT_PORT (plaintext, with
 #                         STARTTLS), DOVECOT_TLS_PORT (imaps), DOVECOT_CA
 #                         (the self-signed certificate, for imap_ca_file),
@@ -129,7 +130,8 @@ ${DOVECOT_EXTRA:-}
 EOF
 	dovecot -c "$DOVECOT_CONF" || { echo "dovecot.sh: dovecot did not \
 start; see $DOVECOT_LOG" >&2; return 1; }
-	dovecot_wait_port "$DOVECOT_PORT" && dovecot_wait_port "$DOVECOT_TLS_PORT"
+	dovecot_wait_port "$DOVECOT_PORT" &&
+	    dovecot_wait_port "$DOVECOT_TLS_PORT"
 }
 
 dovecot_user() {
@@ -183,7 +185,8 @@ dovecot_stop() {
 dovecot_restart() {
 	dovecot_stop
 	dovecot -c "$DOVECOT_CONF" || return 1
-	dovecot_wait_port "$DOVECOT_PORT" && dovecot_wait_port "$DOVECOT_TLS_PORT"
+	dovecot_wait_port "$DOVECOT_PORT" &&
+	    dovecot_wait_port "$DOVECOT_TLS_PORT"
 }
 
 dovecot_cleanup() {
