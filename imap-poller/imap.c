@@ -673,6 +673,9 @@ auth_plain(struct imap *im, const struct imap_account *acc)
 	snprintf(cmd, b64len + 32, "AUTHENTICATE PLAIN %.*s", (int)out.size,
 	    (char *)out.data);
 	r = mailimap_custom_command(im->s, cmd);
+	/* libetpan does not know a custom command logged us in. */
+	if (r == MAILIMAP_NO_ERROR)
+		im->s->imap_state = MAILIMAP_STATE_AUTHENTICATED;
 out:
 	if (raw)
 		explicit_bzero(raw, rawlen);
