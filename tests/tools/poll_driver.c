@@ -113,7 +113,8 @@ main(int argc, char **argv)
 {
 	struct driver d = { .mu = PTHREAD_MUTEX_INITIALIZER };
 	const char *conf = NULL;
-	struct config *cfg, *fresh;
+	struct config *cfg, *fresh, *old[32];
+	size_t nold = 0;
 	struct server srv;
 	char err[512];
 	sigset_t set;
@@ -162,8 +163,14 @@ main(int argc, char **argv)
 			log_error("driver reload refused");
 			continue;
 		}
+		if (nold == sizeof old / sizeof old[0]) {
+			log_error("driver too many reloads");
+			config_free(fresh);
+			continue;
+		}
 		/* Old configs are kept until exit: simpler than refcounts. */
 		pthread_mutex_lock(&srv.cfg_mu);
+		old[nold++] = srv.cfg;
 		srv.cfg = fresh;
 		pthread_mutex_unlock(&srv.cfg_mu);
 		poller_reload(&srv);
@@ -173,6 +180,8 @@ main(int argc, char **argv)
 	poller_stop();
 	store_close(srv.store);
 	config_free(srv.cfg);
+	while (nold > 0)
+		config_free(old[--nold]);
 	pthread_mutex_destroy(&srv.cfg_mu);
 	log_info("driver stopped");
 	return 0;
