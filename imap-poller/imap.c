@@ -1185,10 +1185,10 @@ imap_fetch(struct imap *im, const struct imap_msginfo *mi, char **raw,
 					    bs->sec_length);
 				(*raw)[bs->sec_length] = '\0';
 				*len = bs->sec_length;
-			} else if (!have_part) {
+			} else if (!have_part && bs->sec_body_part &&
+			    bs->sec_length > 0) {
 				gnutls_hash_fast(GNUTLS_DIG_SHA256,
-				    bs->sec_body_part ? bs->sec_body_part : "",
-				    bs->sec_body_part ? bs->sec_length : 0,
+				    bs->sec_body_part, bs->sec_length,
 				    calhash);
 				have_part = 1;
 			}

@@ -39,8 +39,13 @@ T=$(mktemp -d /tmp/cg-imap.XXXXXX)
 DPID=
 cleanup() {
 	[ -n "$DPID" ] && kill -9 "$DPID" 2>/dev/null
-	dovecot_cleanup
-	[ -n "${KEEP:-}" ] && echo "kept $T" || rm -rf "$T"
+	if [ -n "${KEEP:-}" ]; then	# KEEP=1: leave the files to look at
+		dovecot_stop
+		echo "kept $T"
+	else
+		dovecot_cleanup
+		rm -rf "$T"
+	fi
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
@@ -169,6 +174,23 @@ END:VCALENDAR"
 			echo "$_cal" | base64
 			echo "--o$N--"
 			;;
+		forwarded)
+			echo "Content-Type: multipart/mixed; boundary=b$N"
+			echo
+			echo "--b$N"
+			echo "Content-Type: text/plain"
+			echo
+			echo "Forwarded invitation."
+			echo "--b$N"
+			echo "Content-Type: message/rfc822"
+			echo
+			echo "From: Carl <carl@example.net>"
+			echo "Subject: inner"
+			echo "Content-Type: text/calendar; method=REQUEST"
+			echo
+			echo "$_cal"
+			echo "--b$N--"
+			;;
 		ics)
 			echo "Content-Type: multipart/mixed; boundary=b$N"
 			echo
@@ -266,14 +288,18 @@ msg single
 dovecot_save alice "$MSG"
 msg ics
 dovecot_save alice "$MSG"
-check "nested, single-part and application/ics messages reach the hook" \
-    wait_for 5 recorded_ge alice 4
+msg forwarded
+dovecot_save alice "$MSG"
+check "nested, single-part, application/ics and message/rfc822 messages \
+reach the hook" wait_for 5 recorded_ge alice 5
 sleep 1
-check "the plain message is never offered" [ "$(recorded alice)" = 4 ]
+check "the plain message is never offered" [ "$(recorded alice)" = 5 ]
 check "imip_log rows carry Message-ID and cal_hash" [ "$(db "SELECT count(*)
     FROM imip_log WHERE message_id LIKE '<m%' AND length(cal_hash) = 64")" \
-    = 4 ]
-check "last_uid covers the plain message too" [ "$(last_uid alice)" = 5 ]
+    = 5 ]
+check "each calendar part hashed on its own" [ "$(db "SELECT
+    count(DISTINCT cal_hash) FROM imip_log")" = 5 ]
+check "last_uid covers the plain message too" [ "$(last_uid alice)" = 6 ]
 
 msg mixed
 dovecot_save carol "$MSG"
@@ -314,7 +340,7 @@ check "the deferred message is offered again when due, with its row id" \
 check "the retried row is now decided, attempts = 1" [ "$(db "SELECT
     decision || attempts FROM imip_log WHERE reason = 'driver' AND
     attempts > 0")" = accept1 ]
-check "the retry reused its row" [ "$(logged alice)" = 5 ]
+check "the retry reused its row" [ "$(logged alice)" = 6 ]
 
 # retry: the hook cannot record; nothing advances until it can
 echo retry >"$T/verdict"
@@ -325,7 +351,7 @@ check "hook RETRY: the account backs off" wait_for 5 state_is alice backoff
 check "hook RETRY: last_uid does not move" [ "$(last_uid alice)" = "$LAST" ]
 echo done >"$T/verdict"
 check "after RETRY the message is decided once" wait_for 10 eval \
-    '[ "$(logged alice)" = 6 ] && state_is alice idle'
+    '[ "$(logged alice)" = 7 ] && state_is alice idle'
 
 # a wrong password is not retried in a tight loop
 now=$(date +%s)
