@@ -470,10 +470,19 @@ net_connect(const struct imap_account *acc, int stopfd,
 		snprintf(err, errlen, "cannot connect to %s:%d: %s", acc->host,
 		    acc->port, strerror(last ? last : ECONNREFUSED));
 	if (fd >= 0) {
-		int one = 1;
+		int one = 1, idle = 300, intvl = 60, cnt = 3;
 
+		/*
+		 * An IDLE connection is silent for minutes: keepalives find
+		 * a peer that vanished (NAT timeout, host gone) in ~8 min
+		 * instead of at the next IDLE re-issue.
+		 */
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 		setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+		setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+		setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl,
+		    sizeof intvl);
+		setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
 		*st = IMAP_OK;
 	}
 	return fd;

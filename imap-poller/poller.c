@@ -810,6 +810,7 @@ poller_stop(void)
 	pthread_mutex_lock(&P.mu);
 	list = P.list;
 	P.list = NULL;
+	P.hook = NULL;			/* a later reload starts nothing */
 	for (a = list; a; a = a->next)
 		signal_stop(a);
 	join_all(list);

@@ -433,7 +433,7 @@ dovecot_restart
 check "Dovecot back: reconnects and catches up" wait_for 15 eval \
     '[ "$(logged alice)" = $((L + 1)) ] && state_is alice idle'
 check "one log line per state change, not per retry" \
-    [ "$(grep -c 'account=alice state=backoff' "$T/driver.log")" -le 3 ]
+    [ "$(grep -c 'account=alice state=backoff' "$T/driver.log")" -le 4 ]
 
 # ---- 5: UIDVALIDITY change: mailbox recreated with the same messages --------
 
