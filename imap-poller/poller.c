@@ -65,6 +65,7 @@ struct acct {
 	char state[16];			/* last logged state, detail */
 	char detail[256];
 	int64_t next_due;		/* earliest deferred retry, 0: none */
+	int64_t retry_floor;		/* no retry round before this */
 	int flag_warned;
 	struct acct *next;
 };
@@ -512,6 +513,15 @@ refresh_due(struct acct *a)
 		a->next_due = 0;
 }
 
+/* When the next retry round may run; 0: nothing is deferred. */
+static int64_t
+due_at(const struct acct *a)
+{
+	if (a->next_due == 0)
+		return 0;
+	return a->next_due > a->retry_floor ? a->next_due : a->retry_floor;
+}
+
 /* Offers the deferred decisions that are due to the hook again. */
 static int
 retries(struct acct *a, struct imap *im, uint32_t uidv, char *err,
@@ -523,7 +533,7 @@ retries(struct acct *a, struct imap *im, uint32_t uidv, char *err,
 	size_t n = 0, i;
 	int rc = IMAP_OK;
 
-	if (a->next_due == 0 || a->next_due > now)
+	if (due_at(a) == 0 || due_at(a) > now)
 		return IMAP_OK;
 	if (store_imip_due(st, a->user_id, now, due, DUE_BATCH, &n)) {
 		snprintf(err, errlen, "store: cannot read deferred messages");
@@ -562,9 +572,16 @@ retries(struct acct *a, struct imap *im, uint32_t uidv, char *err,
 	for (i = 0; i < n; i++)
 		store_imip_due_clear(&due[i]);
 	refresh_due(a);
-	/* A hook that leaves next_retry in the past must not spin us. */
-	if (a->next_due && a->next_due <= now)
-		a->next_due = now + 30;
+	/*
+	 * A full batch: more may be due, go on soon. Otherwise anything still
+	 * due was left in the past by the hook: that must not spin us.
+	 */
+	if (n == DUE_BATCH)
+		a->retry_floor = now + 1;
+	else if (a->next_due && a->next_due <= now)
+		a->retry_floor = now + 30;
+	else
+		a->retry_floor = 0;
 	return rc;
 }
 
@@ -618,8 +635,8 @@ session(struct acct *a, struct imap *im, char *err, size_t errlen)
 		set_state(a, mode, NULL, 0, 1);
 		now = time(NULL);
 		wait = imap_has_idle(im) ? IDLE_REISSUE_S : a->poll_interval;
-		if (a->next_due && a->next_due - now < wait)
-			wait = a->next_due - now < 1 ? 1 : a->next_due - now;
+		if (due_at(a) && due_at(a) - now < wait)
+			wait = due_at(a) - now < 1 ? 1 : due_at(a) - now;
 		rc = imap_wait(im, (int)(wait * 1000), err, errlen);
 		if (rc != IMAP_OK)
 			return rc;
