@@ -10,7 +10,8 @@
  * $POLL_DRIVER_DEFER_S seconds, default 2) and appends a line
  *   USER UIDVALIDITY UID SHA256-OF-RAW RETRY_LOG_ID
  * to RECORD. VERDICT_FILE, read at every call, says what to return: "done"
- * (default), "defer" or "retry". SIGHUP reloads CONF; SIGTERM stops.
+ * (default), "defer", "defer SECONDS" (next_retry that far from now, may
+ * be negative) or "retry". SIGHUP reloads CONF; SIGTERM stops.
  */
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
@@ -34,10 +35,11 @@ struct driver {
 	pthread_mutex_t mu;
 };
 
+/* "done", "retry", or "defer [SECONDS]" (next_retry = now + SECONDS). */
 static enum poller_verdict
-read_verdict(const char *path)
+read_verdict(const char *path, int *defer_s)
 {
-	char buf[16] = "";
+	char buf[32] = "";
 	FILE *f;
 
 	if (path == NULL || (f = fopen(path, "r")) == NULL)
@@ -45,8 +47,11 @@ read_verdict(const char *path)
 	if (fgets(buf, sizeof buf, f) == NULL)
 		buf[0] = '\0';
 	fclose(f);
-	if (!strncmp(buf, "defer", 5))
+	if (!strncmp(buf, "defer", 5)) {
+		if (buf[5] == ' ')
+			*defer_s = atoi(buf + 6);
 		return POLLER_DEFER;
+	}
 	if (!strncmp(buf, "retry", 5))
 		return POLLER_RETRY;
 	return POLLER_DONE;
@@ -57,10 +62,10 @@ hook(void *arg, struct server *srv, const struct user_conf *u,
     const struct poller_msg *m)
 {
 	struct driver *d = arg;
-	enum poller_verdict v = read_verdict(d->verdict_file);
 	const char *env = getenv("POLL_DRIVER_DEFER_S");
-	int64_t next = v == POLLER_DEFER ?
-	    (int64_t)time(NULL) + (env ? atoi(env) : 2) : 0;
+	int defer_s = env ? atoi(env) : 2;
+	enum poller_verdict v = read_verdict(d->verdict_file, &defer_s);
+	int64_t next = v == POLLER_DEFER ? (int64_t)time(NULL) + defer_s : 0;
 	const char *decision = v == POLLER_DEFER ? "defer" : "accept";
 	unsigned char h[32];
 	char hex[65];
