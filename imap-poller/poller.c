@@ -29,6 +29,7 @@
 #include "server/config.h"
 #include "server/http.h"
 #include "server/log.h"
+#include "server/metrics.h"
 #include "server/store.h"
 
 /*
@@ -519,6 +520,7 @@ scan(struct acct *a, struct imap *im, uint32_t uidv, uint32_t *last_uid,
 	}
 	free(uids);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
+	metrics_poll();
 	if (found)
 		log_info("imap poll account=%s new=%zu calendar=%zu "
 		    "took_ms=%lld", a->name, n, found,

@@ -234,6 +234,10 @@ out:
 		gate_log(&in.v, u->name);
 		metrics_decision(gate_decision_str(in.v.decision),
 		    in.v.reason);
+		if (in.v.dkim_ms > 0)
+			metrics_dkim_ms(in.v.dkim_ms);
+		if (in.v.dns_ms > 0)
+			metrics_dns_ms(in.v.dns_ms);
 	}
 	free(subject);
 	free(msgid);
