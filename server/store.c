@@ -1609,7 +1609,10 @@ store_imip_update(struct store *st, const struct store_imip *r)
 	    "ical_uid = coalesce(?10, ical_uid), "
 	    "summary = coalesce(?11, summary), "
 	    "dtstart = coalesce(?12, dtstart), decision = ?13, reason = ?14, "
-	    "hint = ?15, detail = ?16, raw = coalesce(?17, raw), "
+	    "hint = ?15, detail = ?16, "
+	    /* Only a skip or a defer can be checked again: keep no more. */
+	    "raw = CASE WHEN ?13 IN ('skip', 'defer') "
+	    "THEN coalesce(?17, raw) END, "
 	    "attempts = ?18, next_retry = ?19 WHERE id = ?20 AND user_id = ?1"))
 	    == NULL)
 		return -1;

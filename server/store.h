@@ -229,9 +229,10 @@ int store_imip_insert(struct store *, const struct store_imip *rec,
     int64_t *id);
 /*
  * Rewrites the decision of row rec->id (decision, reason, hint, detail,
- * ts, attempts, next_retry, and the extracted fields); raw is kept when
- * rec->raw is NULL, else replaced. STORE_NOTFOUND if there is no such row
- * for rec->user_id.
+ * ts, attempts, next_retry, and the extracted fields); for a skip or a
+ * defer raw is kept when rec->raw is NULL, else replaced; any other
+ * decision drops it. STORE_NOTFOUND if there is no such row for
+ * rec->user_id.
  */
 int store_imip_update(struct store *, const struct store_imip *rec);
 

@@ -144,7 +144,12 @@ test_store(void)
 			.reason = "dmarc-pass",
 		};
 
+		struct store_imip_raw r;
+
 		check(store_imip_update(st, &e) == 0, "retry update");
+		check(store_imip_raw(st, id2, &r) == 0 && r.raw == NULL,
+		    "an accepted row keeps no raw message");
+		store_imip_raw_clear(&r);
 	}
 	check(store_imip_due(st, uid_a, (int64_t)time(NULL), due, 4, &n) == 0
 	    && n == 0, "nothing due after the retry");
