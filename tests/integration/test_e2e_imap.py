@@ -112,6 +112,19 @@ def gws_invite(key, frm, uid, **kw):
     return sign(sign(m, SEL, tenant(dom), key), SEL, "google.com", key)
 
 
+def unbound(tmp, pub, flaky_ok, port=None):
+    """start_unbound, again when its port (free for UDP) was taken for TCP
+    or is still held by the unbound before it."""
+    for attempt in range(5):
+        try:
+            return start_unbound(tmp, *zones(pub, flaky_ok), port=port)
+        except RuntimeError:
+            if attempt == 4:
+                raise
+            time.sleep(0.3)
+            PROCS[:] = [p for p in PROCS if p.poll() is None]
+
+
 def uids_in(objs):
     out = []
     for body in objs.values():
@@ -155,8 +168,7 @@ def run(tmp, state):
                                     "400" if KEEP_SLOW else "150")))
     t_begin = time.time()
     key, pub = rsa_key(tmp, 2048)
-    z, recs, stubs = zones(pub, False)
-    ub, dns_port = start_unbound(tmp, z, recs, stubs)
+    ub, dns_port = unbound(tmp, pub, False)
 
     dv = state["dv"] = Dovecot(os.path.join(tmp, "dovecot"))
     imap_pw = {"alice": "alice-imap-secret-1", "bob": "bob-imap-secret-2",
@@ -338,8 +350,7 @@ imap_password_file = {sec}/carol
     ub.terminate()
     ub.wait(5)
     PROCS.remove(ub)
-    z, recs, stubs = zones(pub, True)
-    ub, _ = start_unbound(tmp, z, recs, stubs, port=dns_port)
+    ub, _ = unbound(tmp, pub, True, port=dns_port)
     if KEEP_SLOW:
         ok = wait_for(150, lambda: cg.imip(
             "alice", "l.ical_uid = ? AND l.decision = 'accept'",
@@ -464,10 +475,10 @@ imap_password_file = {sec}/carol
     check(all(pw not in logs for pw in imap_pw.values()) and
           "not-the-password" not in logs,
           "no IMAP password in calgate's logs")
-    check(not re.search(r"Sanitizer|runtime error", logs),
-          "no sanitizer report")
     ms = cg.stop()
     check(ms < 5000, "SIGTERM stops calgate within 5 s (%.0f ms)" % ms)
+    check(not re.search(r"Sanitizer|runtime error", cg.log_text()),
+          "no sanitizer report (run with CALGATE_BIN=build-san/calgate)")
     print("     (%.1f s)" % (time.time() - t_begin))
     signal.alarm(0)
 
