@@ -1,14 +1,23 @@
 #!/bin/sh
-# tests/bench/imap_rss.sh [N] [imap|imaps]: N (default 200) IMAP accounts,
-# all in IDLE against a private Dovecot, run by build/tools/poll_driver;
-# prints the driver's RSS and thread count once every account is idle.
+# tests/bench/imap_rss.sh [N] [imap|imaps] [driver|serve]: N (default 200)
+# IMAP accounts, all in IDLE against a private Dovecot, run by
+# build/tools/poll_driver (driver, the default) or by the real
+# `calgate serve` (serve; CALGATE_BIN picks the binary); prints the
+# process's RSS and thread count once every account is idle.
 # Target (issue 6): RSS under 100 MB for 200 idle accounts.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 . tests/integration/dovecot.sh
 N=${1:-200}
 MODE=${2:-imaps}
-make --no-print-directory -s build/tools/poll_driver >/dev/null || exit 1
+RUN=${3:-driver}
+if [ "$RUN" = serve ]; then
+	BIN=${CALGATE_BIN:-./calgate}
+	make --no-print-directory -s calgate >/dev/null || exit 1
+else
+	make --no-print-directory -s build/tools/poll_driver >/dev/null ||
+	    exit 1
+fi
 T=$(mktemp -d /tmp/cg-rss.XXXXXX)
 DPID=
 trap '[ -n "$DPID" ] && kill -9 $DPID 2>/dev/null; dovecot_cleanup; rm -rf "$T"' EXIT
@@ -26,6 +35,7 @@ HASH='$y$j9T$ADPlzq1mY4jM2BDiMWFZ./$27qbwzaph0ua2lw9H7xRgmmuc5pVWD8V37pCRBN0e5/'
 printf 'pw\n' >"$T/pw"
 chmod 600 "$T/pw"
 printf '[server]\ndata_dir = %s\nlog_level = warn\n' "$T/data" >"$T/c.conf"
+[ "$RUN" = serve ] && echo "listen = 127.0.0.1:0" >>"$T/c.conf"
 i=0
 while [ $i -lt "$N" ]; do
 	dovecot_user "u$i" pw
@@ -40,7 +50,11 @@ while [ $i -lt "$N" ]; do
 	    $i "$HASH" "$url" "$T/pw" "$extra" >>"$T/c.conf"
 	i=$((i + 1))
 done
-build/tools/poll_driver -c "$T/c.conf" -o "$T/rec" 2>"$T/log" &
+if [ "$RUN" = serve ]; then
+	"$BIN" serve -c "$T/c.conf" >"$T/log" 2>&1 &
+else
+	build/tools/poll_driver -c "$T/c.conf" -o "$T/rec" 2>"$T/log" &
+fi
 DPID=$!
 i=0
 while [ $i -lt 600 ]; do
@@ -53,7 +67,7 @@ done
 sleep 2
 rss=$(awk '/VmRSS/ {print $2}' /proc/$DPID/status)
 thr=$(awk '/Threads/ {print $2}' /proc/$DPID/status)
-echo "accounts=$N mode=$MODE idle=${idle:-0} rss_kb=$rss threads=$thr"
+echo "run=$RUN accounts=$N mode=$MODE idle=${idle:-0} rss_kb=$rss threads=$thr"
 kill -TERM $DPID
 wait $DPID
 DPID=
