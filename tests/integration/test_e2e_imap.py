@@ -259,7 +259,8 @@ imap_password_file = {sec}/carol
         return href, body
 
     u1 = "e2e-1@gws.example"
-    href1, b = applied(gws_invite(key, "bob@gws.example", u1), "create",
+    create_msg = gws_invite(key, "bob@gws.example", u1)
+    href1, b = applied(create_msg, "create",
                        ["UID:" + u1, "DTSTART:20270115T100000Z"])
     href2, b = applied(gws_invite(key, "bob@gws.example", u1, seq=1,
                                   start="20270116T140000Z",
@@ -275,7 +276,27 @@ imap_password_file = {sec}/carol
                        "cancel", ["UID:" + u1, "STATUS:CANCELLED",
                                   "DTSTART:20270116T140000Z"])
     check(href3 == href1, "cancel: same object")
-    rows = cg.imip("alice")
+    etag = cg.get(href1).headers.get("ETag")
+
+    # A stale update (SEQUENCE 1 after the CANCEL's 2) and the very same
+    # create message again: neither changes anything a client can see.
+    stale = gws_invite(key, "bob@gws.example", u1, seq=1, summary="Stale")
+    dv.append("alice", [stale, create_msg])
+    sr = wait_for(5, lambda: cg.imip("alice", "l.id > ?", 3))
+    time.sleep(0.8)
+    sr = cg.imip("alice", "l.id > ?", 3)
+    check(len(sr) == 1 and sr[0][1] == "accept" and
+          sr[0][2] == "stale-sequence",
+          "stale update: decided accept/stale-sequence, the re-sent create "
+          "gets no second decision (%r)" % sr)
+    st, t2, ch = cg.sync("alice", tok)
+    r = cg.get(href1)
+    check(st == 207 and ch == [] and t2 == tok and
+          r.headers.get("ETag") == etag and "Stale" not in r.text(),
+          "stale update and duplicate: no sync change, same ETag")
+    check(re.search(r"imap duplicate account=alice", cg.log_text()),
+          "the re-sent message is logged as a duplicate")
+    rows = cg.imip("alice", "l.id <= 3")
     check([r[1] for r in rows] == ["accept"] * 3 and
           all(r[2] == "dkim-relaxed" for r in rows),
           "imip_log: three accept/dkim-relaxed decisions (%r)" %
@@ -443,6 +464,21 @@ imap_password_file = {sec}/carol
     check("uidvalidity-changed" in cg.log_text() or
           "uidvalidity" in cg.log_text().lower(),
           "UIDVALIDITY change is logged")
+
+    dup = cg.db("SELECT count(*) - count(DISTINCT l.message_id || "
+                "l.cal_hash), sum(l.message_id IS NULL OR l.cal_hash IS "
+                "NULL) FROM imip_log l")[0]
+    check(tuple(dup) == (0, 0),
+          "imip_log: every row has its message identity, none twice (%r)" %
+          (dup,))
+    # One line per state change: the drop, then what reconnecting met;
+    # the same state and detail is never logged twice in a row.
+    lines = re.findall(r"imap state account=alice (state=\S+ detail=.*?)"
+                       r"(?: retry_in=\S+)?$", cg.log_text(), re.M)
+    nb = sum(1 for x in lines if x.startswith("state=backoff"))
+    rep = sum(1 for a, b in zip(lines, lines[1:]) if a == b)
+    check(2 <= nb <= 4 and rep == 0, "Dovecot's two restarts: %d backoff "
+          "lines, %d repeated, not one per retry" % (nb, rep))
 
     # ---- 8: wrong password ---------------------------------------------
     rest = 20 - (time.time() - t_carol)
