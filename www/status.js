@@ -119,6 +119,9 @@
     const d = Math.round(unix - Date.now() / 1000);
     const a = Math.abs(d);
     let s;
+    // Clocks and rounding differ by a second or two: never "in 0 s" for
+    // something that just happened.
+    if (a < 10) return d > 0 ? 'in a moment' : 'just now';
     if (a < 60) s = a + ' s';
     else if (a < 3600) s = Math.round(a / 60) + ' min';
     else if (a < 86400) s = Math.round(a / 3600) + ' h';
