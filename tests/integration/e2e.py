@@ -26,6 +26,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -39,6 +40,7 @@ BIN = os.environ.get("CALGATE_BIN") or os.environ.get("CALGATE") or \
 PASSWORD = "E2e horse battery 9"
 IMAP_SECRET = "imap-e2e-S3cret-never-shown"
 FROM = "maria@partner-firm.fi"
+ALIGNED_FROM = "tom@bigcorp.example"
 TENANT = "partner-firm-fi.20230601.gappssmtp.com"
 SELECTOR = "20230601"
 # A line of the text part: message bodies never reach a response.
@@ -61,6 +63,8 @@ class Stack:
     # ---- lifecycle -------------------------------------------------------
 
     def __enter__(self):
+        # Killed by timeout(1) or make: still stop what was started.
+        signal.signal(signal.SIGTERM, lambda *a: sys.exit(1))
         try:
             self.start()
         except BaseException:
@@ -79,9 +83,12 @@ class Stack:
         # partner-firm.fi publishes no DMARC record: Google Workspace
         # without DMARC, the case calgate was written for.
         zones = ["google.com", "gappssmtp.com", "partner-firm.fi",
-                 "aligned.example"]
+                 "aligned.example", "bigcorp.example"]
         recs = [mailfix.txt("%s._domainkey.google.com" % SELECTOR, rsa),
                 mailfix.txt("%s._domainkey.%s" % (SELECTOR, TENANT), rsa),
+                # a sender with DMARC and an aligned signature
+                mailfix.txt("_dmarc.bigcorp.example", "v=DMARC1; p=reject"),
+                mailfix.txt("s1._domainkey.bigcorp.example", rsa),
                 # start_unbound's readiness probe asks for this one
                 mailfix.txt("_dmarc.aligned.example", "v=DMARC1; p=reject")]
         for attempt in range(3):
@@ -162,28 +169,54 @@ class Stack:
 
     # ---- mail -------------------------------------------------------------
 
-    def google_invite(self, uid, subject=None):
+    def google_invite(self, uid, subject=None, summary=None):
         """An invitation as Google Workspace sends it for a domain with no
         DMARC record: signed by the tenant's gappssmtp.com domain and by
         google.com, neither aligned with From."""
-        msg = mailfix.invite(FROM, attendee="alice@calgate.test", uid=uid)
+        msg = self.invite(FROM, uid, subject, summary)
+        msg = mailfix.sign(msg, SELECTOR, TENANT, self.key)
+        return mailfix.sign(msg, SELECTOR, "google.com", self.key)
+
+    def aligned_invite(self, uid, subject=None, summary=None):
+        """An invitation from a domain with p=reject, signed by it."""
+        msg = self.invite(ALIGNED_FROM, uid, subject, summary)
+        return mailfix.sign(msg, "s1", "bigcorp.example", self.key)
+
+    @staticmethod
+    def invite(frm, uid, subject, summary):
+        cal = mailfix.calendar(frm, attendee="alice@calgate.test", uid=uid)
+        if summary is not None:
+            cal = cal.replace("SUMMARY:Planning meeting",
+                              "SUMMARY:" + summary)
+        msg = mailfix.invite(frm, attendee="alice@calgate.test", uid=uid,
+                             cal=cal)
         msg = msg.replace(b"Message-ID: <", ("Message-ID: <%s." % uid)
                           .encode(), 1)
         if subject is not None:
-            msg = re.sub(rb"Subject: [^\r]*",
-                         b"Subject: " + subject.encode().replace(
-                             b"\\", b"\\\\"), msg, count=1)
-        msg = mailfix.sign(msg, SELECTOR, TENANT, self.key)
-        return mailfix.sign(msg, SELECTOR, "google.com", self.key)
+            head, sep, body = msg.partition(b"\r\n\r\n")
+            head = re.sub(rb"(?m)^Subject: [^\r]*",
+                          lambda m: b"Subject: " + subject.encode(), head,
+                          count=1)
+            msg = head + sep + body
+        return msg
 
     # ---- calgate ------------------------------------------------------------
 
     def write_config(self, alice_policy=STRICT):
+        text = self.config_text(alice_policy)
+        tmp = self.conf + ".new"
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.rename(tmp, self.conf)       # a reload never sees half a file
+
+    def config_text(self, alice_policy=STRICT):
+        """The configuration file, with alice's policy lines."""
         pwfile = os.path.join(self.tmp, "alice.imap")
-        with open(pwfile, "w") as f:
-            f.write(IMAP_SECRET + "\n")
-        os.chmod(pwfile, 0o600)
-        text = """[server]
+        if not os.path.exists(pwfile):
+            with open(pwfile, "w") as f:
+                f.write(IMAP_SECRET + "\n")
+            os.chmod(pwfile, 0o600)
+        return """[server]
 listen = 127.0.0.1:0
 data_dir = {tmp}/data
 [dns]
@@ -207,10 +240,6 @@ addresses = root@calgate.test
 admin = yes
 """.format(tmp=self.tmp, dns=self.dns_port, h=self.hash,
            imap=self.imap_port, pw=pwfile, policy=alice_policy)
-        tmp = self.conf + ".new"
-        with open(tmp, "w") as f:
-            f.write(text)
-        os.rename(tmp, self.conf)       # a reload never sees half a file
 
     def start_calgate(self):
         self.log = os.path.join(self.tmp, "calgate.log")
