@@ -1140,7 +1140,10 @@ config_load(const char *path, struct config **out, FILE *errs)
 	check_whole(&L);
 	free(L.ovr);
 	if (L.nerr > 0) {
-		fprintf(errs, "calgate: %d error%s in %s, not starting\n",
+		/* Also the reload's message, shown while the old file
+		 * stays in force: say what happens to this file only. */
+		fprintf(errs, "calgate: %d error%s in %s, the whole file "
+		    "is refused\n",
 		    L.nerr, L.nerr == 1 ? "" : "s", path);
 		config_free(c);
 		return -1;

@@ -231,7 +231,7 @@ test_bad(void)
 		check(c == NULL, "bad config %zu refused", i);
 		check(strstr(e, bad[i].want) != NULL,
 		    "bad config %zu: want \"%s\" in: %s", i, bad[i].want, e);
-		check(strstr(e, "not starting") != NULL,
+		check(strstr(e, "the whole file is refused") != NULL,
 		    "bad config %zu: summary line", i);
 		check(strstr(e, "hunter2") == NULL,
 		    "bad config %zu: no secret echoed", i);
