@@ -42,11 +42,13 @@ class Dovecot:
 
     def __init__(self, directory):
         self.env = dict(os.environ)
-        # Dovecot's daemons must not hold our pipes open.
-        out = self.sh("dovecot_start \"$1\" >\"$1.start\" 2>&1 || "
-                      "{ cat \"$1.start\" >&2; exit 1; }; for v in %s; "
-                      "do eval \"echo $v=\\$$v\"; done" %
-                      " ".join(DOVECOT_VARS), directory)
+        self.env["DOVECOT_DIR"] = directory
+        self.env["DOVECOT_CONF"] = os.path.join(directory, "dovecot.conf")
+        try:
+            out = self._start(directory)
+        except Exception:
+            self.cleanup()      # it may be running even though it failed
+            raise
         for line in out.splitlines():
             k, _, v = line.partition("=")
             if k in DOVECOT_VARS:
@@ -57,6 +59,13 @@ class Dovecot:
         self.log = self.env["DOVECOT_LOG"]
         self.rawlog = self.env["DOVECOT_RAWLOG"]
         self.users = {}
+
+    def _start(self, directory):
+        # Dovecot's daemons must not hold our pipes open.
+        return self.sh("dovecot_start \"$1\" >\"$1.start\" 2>&1 || "
+                       "{ cat \"$1.start\" >&2; exit 1; }; for v in %s; "
+                       "do eval \"echo $v=\\$$v\"; done" %
+                       " ".join(DOVECOT_VARS), directory)
 
     def sh(self, script, *args, timeout=60):
         r = subprocess.run(["sh", "-c", ". \"%s\"; %s" % (DOVECOT_SH, script),
