@@ -6,6 +6,7 @@
  * message (alignment, DMARC, the gate) is left to dmarc.c and gate.c.
  */
 #include <ctype.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -176,46 +177,57 @@ dkim_tag(const struct dkim_tagset *t, const char *name)
 
 /* ---- base64 ---- */
 
+/* Base64 alphabet values; DKIM_B64_WS for FWS (skipped), DKIM_B64_PAD
+ * for '=', DKIM_B64_BAD for anything else. */
+#define DKIM_B64_BAD	64
+#define DKIM_B64_WS	65
+#define DKIM_B64_PAD	66
+
+static unsigned char dkim_b64[256];
+
+static void
+dkim_b64_init(void)
+{
+	const char *a = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	    "0123456789+/";
+
+	memset(dkim_b64, DKIM_B64_BAD, sizeof dkim_b64);
+	for (int i = 0; i < 64; i++)
+		dkim_b64[(unsigned char)a[i]] = (unsigned char)i;
+	dkim_b64[' '] = dkim_b64['\t'] = DKIM_B64_WS;
+	dkim_b64['\r'] = dkim_b64['\n'] = DKIM_B64_WS;
+	dkim_b64['='] = DKIM_B64_PAD;
+}
+
 long
 dkim_base64(const char *s, unsigned char *out, size_t outlen)
 {
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	unsigned acc = 0;
 	int bits = 0, pad = 0;
 	size_t o = 0, nchars = 0;
 
+	pthread_once(&once, dkim_b64_init);
 	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		int v;
+		unsigned v = dkim_b64[(unsigned char)*s];
 
-		if (dkim_fws(c))
-			continue;
-		if (c == '=') {
+		if (v < 64) {
+			if (pad)
+				return -1;	/* data after padding */
+			nchars++;
+			acc = (acc << 6) | v;
+			bits += 6;
+			if (bits >= 8) {
+				bits -= 8;
+				if (o == outlen)
+					return -1;
+				out[o++] = (unsigned char)(acc >> bits);
+				acc &= (1u << bits) - 1;
+			}
+		} else if (v == DKIM_B64_PAD) {
 			pad++;
-			continue;
-		}
-		if (pad)
-			return -1;	/* data after padding */
-		if (c >= 'A' && c <= 'Z')
-			v = c - 'A';
-		else if (c >= 'a' && c <= 'z')
-			v = c - 'a' + 26;
-		else if (c >= '0' && c <= '9')
-			v = c - '0' + 52;
-		else if (c == '+')
-			v = 62;
-		else if (c == '/')
-			v = 63;
-		else
+		} else if (v == DKIM_B64_BAD) {
 			return -1;
-		nchars++;
-		acc = (acc << 6) | (unsigned)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			if (o == outlen)
-				return -1;
-			out[o++] = (unsigned char)(acc >> bits);
-			acc &= (1u << bits) - 1;
 		}
 	}
 	if (pad > 2 || (nchars % 4 == 1) ||
@@ -964,6 +976,31 @@ dkim_import_pkcs1(gnutls_pubkey_t pub, const unsigned char *der, size_t len)
 	return gnutls_pubkey_import_rsa_raw(pub, &n, &e) == 0 ? 0 : -1;
 }
 
+/* An RSA SubjectPublicKeyInfo (RFC 5280 4.1, RFC 3279 2.3.1), the usual
+ * p= content, read directly: the algorithm must be exactly rsaEncryption
+ * with NULL parameters. Anything else returns -1 and is left to
+ * gnutls_pubkey_import (libtasn1 costs more than the rest of the key). */
+static int
+dkim_import_spki(gnutls_pubkey_t pub, const unsigned char *der, size_t len)
+{
+	static const unsigned char rsa_alg[] = { 0x30, 0x0d, 0x06, 0x09, 0x2a,
+	    0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00 };
+	const unsigned char *p = der, *end = der + len;
+	long l;
+
+	if (p >= end || *p++ != 0x30 || (l = dkim_der_len(&p, end)) < 0 ||
+	    p + l != end)
+		return -1;
+	if ((size_t)(end - p) < sizeof rsa_alg ||
+	    memcmp(p, rsa_alg, sizeof rsa_alg) != 0)
+		return -1;
+	p += sizeof rsa_alg;
+	if (p >= end || *p++ != 0x03 || (l = dkim_der_len(&p, end)) < 1 ||
+	    p + l != end || *p++ != 0x00)
+		return -1;	/* BIT STRING, no unused bits, to the end */
+	return dkim_import_pkcs1(pub, p, (size_t)(end - p));
+}
+
 static int
 dkim_list_has(const char *list, const char *word)
 {
@@ -1065,7 +1102,8 @@ dkim_parse_key(const char *rec, enum dkim_alg alg, struct dkim_key *key,
 	} else {
 		gnutls_datum_t d = { der, (unsigned)dl };
 		unsigned bits = 0;
-		if (gnutls_pubkey_import(key->pub, &d, GNUTLS_X509_FMT_DER)
+		if (dkim_import_spki(key->pub, der, (size_t)dl) != 0 &&
+		    gnutls_pubkey_import(key->pub, &d, GNUTLS_X509_FMT_DER)
 		    != 0 && dkim_import_pkcs1(key->pub, der, (size_t)dl)
 		    != 0) {
 			dkim_set(o, DKIM_PERMERROR, "bad RSA key");
