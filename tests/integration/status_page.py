@@ -17,6 +17,7 @@ Delivered to alice, all under her policy require = dmarc:
     policy.require = dkim, policy.dkim_signers = google-workspace.
 """
 import os
+import re
 import subprocess
 import sys
 
@@ -113,9 +114,18 @@ def run(s):
     x = after.get("x1@partner-firm.fi", {})
     check(x.get("decision") == "skip" and x.get("subject") == XSS,
           "the markup-subject invitation is still skipped")
+    s.proc.send_signal(e2e.signal.SIGTERM)
+    try:
+        s.proc.wait(10)
+    except e2e.subprocess.TimeoutExpired:
+        pass
     log = s.logtext()
     check(e2e.IMAP_SECRET not in log and e2e.PASSWORD not in log,
           "no secret in the log")
+    san = re.search(r"Sanitizer|runtime error:", log)
+    check(not san, "no sanitizer report" + (":\n" + log[-3000:] if san
+                                            else ""))
+    check(s.proc.returncode == 0, "clean exit (%s)" % s.proc.returncode)
 
 
 if __name__ == "__main__":
