@@ -91,8 +91,9 @@ def zones(pub, flaky_ok):
 
 def gws_cal(frm, uid, seq=0, start="20270115T100000Z",
             end="20270115T110000Z", method="REQUEST", attendee=None,
-            summary="Planning meeting"):
+            summary="Planning meeting", extra=""):
     cal = calendar(frm, uid=uid, method=method, attendee=attendee)
+    cal = cal.replace("END:VEVENT", extra + "END:VEVENT")
     cal = cal.replace("SEQUENCE:0", "SEQUENCE:%d" % seq)
     cal = cal.replace("DTSTART:20270115T100000Z", "DTSTART:" + start)
     cal = cal.replace("DTEND:20270115T110000Z", "DTEND:" + end)
@@ -304,6 +305,33 @@ imap_password_file = {sec}/carol
     check(len(re.findall(r"imip decision=accept reason=dkim-relaxed "
                          r"user=alice", cg.log_text())) == 3,
           "three 'imip decision=accept' log lines")
+
+    # ---- 1b: what alice did over CalDAV survives the organizer's updates -
+    u2 = "e2e-2@gws.example"
+    h2, b = applied(gws_invite(key, "bob@gws.example", u2), "create 2",
+                    ["UID:" + u2])
+    r = cg.get(h2)
+    mine = r.text().replace("\r\n ", "").replace(
+        "PARTSTAT=NEEDS-ACTION", "PARTSTAT=ACCEPTED").replace(
+        "END:VEVENT", "BEGIN:VALARM\r\nACTION:DISPLAY\r\n"
+        "DESCRIPTION:MYALARM\r\nTRIGGER:-PT15M\r\nEND:VALARM\r\n"
+        "END:VEVENT")
+    r = cg.request("PUT", h2, body=mine, headers={
+        "Content-Type": "text/calendar", "If-Match": r.headers["ETag"]})
+    check(r.status in (201, 204), "alice accepts and adds an alarm over "
+          "CalDAV (%d)" % r.status)
+    st, tok, ch = cg.sync("alice", tok)
+    _h, b = applied(gws_invite(key, "bob@gws.example", u2, seq=1,
+                               extra="DESCRIPTION:AGENDA-V2\n"),
+                    "description-only update",
+                    ["DESCRIPTION:AGENDA-V2", "MYALARM",
+                     "PARTSTAT=ACCEPTED"])
+    _h, b = applied(gws_invite(key, "bob@gws.example", u2, seq=2,
+                               start="20270120T100000Z",
+                               end="20270120T110000Z"),
+                    "moved by the organizer",
+                    ["DTSTART:20270120T100000Z", "MYALARM",
+                     "PARTSTAT=NEEDS-ACTION"])
 
     # ---- 2: a skipped one, and mail that is not an invitation -----------
     n0 = len(cg.imip("alice"))
