@@ -1256,23 +1256,16 @@ dkim_rank(enum dkim_res r)
 	}
 }
 
+/* The key lookup and everything after it, for a prepared signature. */
 static void
-dkim_one(struct dns *dns, const struct msg *m, size_t idx, const char *rec,
-    time_t now, struct dkim_ctx *cx, struct dkim_sig *o)
+dkim_keyed(struct dns *dns, const struct msg *m, size_t idx,
+    const struct dkim_sigspec *sp, time_t now, struct dkim_ctx *cx,
+    struct dkim_sig *o)
 {
-	struct dkim_tagset t;
-	struct dkim_sigspec sp;
 	char name[600], **txt = NULL;
 	size_t n = 0;
 	enum dns_status st;
 
-	memset(&sp, 0, sizeof sp);
-	if (dkim_prepare(m, idx, &t, &sp, o) != 0)
-		goto out;
-	if (rec != NULL) {
-		dkim_with_key(m, idx, &sp, rec, now, cx, o);
-		goto out;
-	}
 	snprintf(name, sizeof name, "%s._domainkey.%s", o->selector,
 	    o->domain);
 	st = dns_txt(dns, name, &txt, &n);
@@ -1289,7 +1282,7 @@ dkim_one(struct dns *dns, const struct msg *m, size_t idx, const char *rec,
 	/* RFC 6376 6.1.2: with several key records, try each. */
 	for (size_t i = 0; i < n && i < DKIM_MAX_KEYRECS; i++) {
 		struct dkim_sig try = *o;
-		dkim_with_key(m, idx, &sp, txt[i], now, cx, &try);
+		dkim_with_key(m, idx, sp, txt[i], now, cx, &try);
 		if (i == 0 || dkim_rank(try.result) > dkim_rank(o->result))
 			*o = try;
 		if (o->result == DKIM_PASS)
@@ -1297,6 +1290,22 @@ dkim_one(struct dns *dns, const struct msg *m, size_t idx, const char *rec,
 	}
 out:
 	dns_txt_free(txt, n);
+}
+
+static void
+dkim_one(struct dns *dns, const struct msg *m, size_t idx, const char *rec,
+    time_t now, struct dkim_ctx *cx, struct dkim_sig *o)
+{
+	struct dkim_tagset t;
+	struct dkim_sigspec sp;
+
+	memset(&sp, 0, sizeof sp);
+	if (dkim_prepare(m, idx, &t, &sp, o) == 0) {
+		if (rec != NULL)
+			dkim_with_key(m, idx, &sp, rec, now, cx, o);
+		else
+			dkim_keyed(dns, m, idx, &sp, now, cx, o);
+	}
 	dkim_spec_free(&sp);
 	dkim_tags_free(t.names, t.values, t.n);
 }
@@ -1336,11 +1345,20 @@ dkim_verify_key(const struct msg *m, size_t idx, const char *keyrec,
 	dkim_one(NULL, m, idx, keyrec, now, &cx, out);
 }
 
+/* A signature parsed once, between its key prefetch and its check. */
+struct dkim_prepared {
+	struct dkim_tagset t;
+	struct dkim_sigspec sp;
+	int ok;
+};
+
 void
 dkim_verify(struct dns *dns, const struct msg *m, time_t now,
     struct dkim_result *out)
 {
 	struct dkim_ctx cx;
+	struct dkim_prepared *pre;
+	size_t idx[DKIM_MAX_SIGS];
 
 	memset(out, 0, sizeof *out);
 	memset(&cx, 0, sizeof cx);
@@ -1351,6 +1369,36 @@ dkim_verify(struct dns *dns, const struct msg *m, time_t now,
 			out->nignored++;
 			continue;
 		}
-		dkim_one(dns, m, i, NULL, now, &cx, &out->sigs[out->nsigs++]);
+		idx[out->nsigs++] = i;
 	}
+	pre = calloc(out->nsigs ? out->nsigs : 1, sizeof *pre);
+	if (pre == NULL) {
+		/* parse each twice (dkim_prefetch did once), no worse */
+		for (size_t k = 0; k < out->nsigs; k++)
+			dkim_one(dns, m, idx[k], NULL, now, &cx,
+			    &out->sigs[k]);
+		return;
+	}
+	/* Every key lookup in flight before the first wait, as
+	 * dkim_prefetch does, without parsing the signatures again. */
+	for (size_t k = 0; k < out->nsigs; k++) {
+		struct dkim_sig *o = &out->sigs[k];
+		char name[600];
+
+		pre[k].ok = dkim_prepare(m, idx[k], &pre[k].t, &pre[k].sp,
+		    o) == 0;
+		if (pre[k].ok) {
+			snprintf(name, sizeof name, "%s._domainkey.%s",
+			    o->selector, o->domain);
+			dns_prefetch(dns, name);
+		}
+	}
+	for (size_t k = 0; k < out->nsigs; k++) {
+		if (pre[k].ok)
+			dkim_keyed(dns, m, idx[k], &pre[k].sp, now, &cx,
+			    &out->sigs[k]);
+		dkim_spec_free(&pre[k].sp);
+		dkim_tags_free(pre[k].t.names, pre[k].t.values, pre[k].t.n);
+	}
+	free(pre);
 }

@@ -43,6 +43,7 @@ struct dkim_result {
  * Verifies every DKIM-Signature of m (the first DKIM_MAX_SIGS, top down)
  * at time now, fetching keys through dns. Fills out; never fails: every
  * problem is a per-signature result. Only DKIM_PASS counts as a pass.
+ * Starts every key lookup before waiting for the first.
  */
 void dkim_verify(struct dns *, const struct msg *m, time_t now,
     struct dkim_result *out);
