@@ -198,6 +198,10 @@ def run(s):
     s.write_config(alice_policy=e2e.RELAXED)
     check(s.sighup(), "fixed file reloads")
 
+    # A policy change is no IMAP change: the session survives the reloads.
+    n = s.logtext().count("account=alice state=connecting")
+    check(n == 1, "four reloads, one IMAP session (%d connects)" % n)
+
     # ---- the store keeps a message only while it can be checked again
     db = sqlite3.connect(os.path.join(s.tmp, "data", "calgate.db"),
                          timeout=10)
