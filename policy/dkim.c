@@ -525,6 +525,20 @@ dkim_canon_body(const char *body, size_t len, int relaxed, size_t *outlen)
 	return k.mem;
 }
 
+/* One byte into the sink: the relaxed header loop's inner step. */
+static inline void
+dkim_sink_byte(struct dkim_sink *k, char c)
+{
+	if (k->limit < 0 && k->n < sizeof k->buf) {
+		k->buf[k->n++] = c;
+		k->total++;
+		if (k->n == sizeof k->buf)
+			dkim_sink_flush(k);
+	} else {
+		dkim_sink_put(k, &c, 1);
+	}
+}
+
 /* Appends one header field, canonicalised, with its CRLF unless nocrlf. */
 static void
 dkim_canon_hdr_sink(const char *raw, size_t rawlen, size_t namelen,
@@ -542,11 +556,9 @@ dkim_canon_hdr_sink(const char *raw, size_t rawlen, size_t namelen,
 	}
 	/* RFC 6376 3.4.2: lower-case name, unfold, WSP runs to one SP, no
 	 * WSP at either end of the value or around the colon. */
-	for (size_t i = 0; i < namelen; i++) {
-		char c = (char)tolower((unsigned char)raw[i]);
-		dkim_sink_put(k, &c, 1);
-	}
-	dkim_sink_put(k, ":", 1);
+	for (size_t i = 0; i < namelen; i++)
+		dkim_sink_byte(k, (char)tolower((unsigned char)raw[i]));
+	dkim_sink_byte(k, ':');
 	v = memchr(raw, ':', rawlen);
 	v = v ? v + 1 : end;
 	for (; v < end; v++) {
@@ -557,10 +569,10 @@ dkim_canon_hdr_sink(const char *raw, size_t rawlen, size_t namelen,
 			continue;
 		}
 		if (space && started)
-			dkim_sink_put(k, " ", 1);
+			dkim_sink_byte(k, ' ');
 		space = 0;
 		started = 1;
-		dkim_sink_put(k, v, 1);
+		dkim_sink_byte(k, *v);
 	}
 	if (!nocrlf)
 		dkim_sink_put(k, "\r\n", 2);
@@ -902,7 +914,9 @@ dkim_header_hash(const struct msg *m, size_t idx,
 	{
 		size_t a = (size_t)(bv - sig->raw), rest;
 		size_t blen = sig->valuelen - (size_t)(be - sig->value);
-		char *tmp = malloc(sig->rawlen + 1);
+		char stack[DKIM_MAX_SIG_LEN + 1];
+		char *tmp = sig->rawlen < sizeof stack ? stack :
+		    malloc(sig->rawlen + 1);
 		if (tmp == NULL) {
 			gnutls_hash_deinit(k.h, digest);
 			return -1;
@@ -912,7 +926,8 @@ dkim_header_hash(const struct msg *m, size_t idx,
 		memcpy(tmp + a, be, rest);
 		dkim_canon_hdr_sink(tmp, a + rest, sig->namelen, sp->hrelaxed,
 		    1, &k);
-		free(tmp);
+		if (tmp != stack)
+			free(tmp);
 	}
 	dkim_sink_flush(&k);
 	gnutls_hash_deinit(k.h, digest);

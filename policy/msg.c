@@ -4,6 +4,7 @@
  * server would deliver them. Leaves MIME to mime.c and the meaning of the
  * fields to their users.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,15 +22,47 @@ msg_free(struct msg *m)
 	memset(m, 0, sizeof *m);
 }
 
+typedef signed char msg_v16 __attribute__((vector_size(16)));
+
+/* 1 if some LF in raw[0..len) is not preceded by CR. Sixteen bytes at a
+ * time: mail from IMAP is nearly always CRLF already. */
+static int
+msg_bare_lf(const char *raw, size_t len)
+{
+	const msg_v16 lf = { '\n', '\n', '\n', '\n', '\n', '\n', '\n',
+	    '\n', '\n', '\n', '\n', '\n', '\n', '\n', '\n', '\n' };
+	const msg_v16 cr = lf + ('\r' - '\n');
+	size_t i = 0;
+
+	if (len > 0 && raw[0] == '\n')
+		return 1;
+	for (; i + 17 <= len; i += 16) {
+		msg_v16 x, y, bad;
+		uint64_t w[2];
+
+		memcpy(&x, raw + i, 16);
+		memcpy(&y, raw + i + 1, 16);
+		bad = (y == lf) & (x != cr);
+		memcpy(w, &bad, sizeof w);
+		if ((w[0] | w[1]) != 0)
+			return 1;
+	}
+	for (; i + 1 < len; i++)
+		if (raw[i + 1] == '\n' && raw[i] != '\r')
+			return 1;
+	return 0;
+}
+
 /* Copies raw, turning every LF not preceded by CR into CRLF. */
 static char *
 msg_crlf(const char *raw, size_t len, size_t *outlen)
 {
 	const char *p = raw, *end = raw + len, *nl;
 	size_t extra = 0, o = 0;
+	int bare = msg_bare_lf(raw, len);
 	char *b;
 
-	while ((nl = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+	while (bare && (nl = memchr(p, '\n', (size_t)(end - p))) != NULL) {
 		if (nl == raw || nl[-1] != '\r')
 			extra++;
 		p = nl + 1;
