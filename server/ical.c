@@ -7,6 +7,7 @@
 #include "server/ical.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <libical/ical.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -297,7 +298,7 @@ tzid_plausible(const char *s)
  * A hostile FREQ=SECONDLY observance would otherwise make libical build
  * billions of transitions.
  */
-static int
+static icalcomponent *
 vtimezone_sane(icalcomponent *root, const char *tzid)
 {
 	icalcomponent *tz, *ob;
@@ -312,7 +313,7 @@ vtimezone_sane(icalcomponent *root, const char *tzid)
 			continue;
 		FOREACH_COMP(ob, tz, ICAL_ANY_COMPONENT) {
 			if (++nob > 64)
-				return 0;
+				return NULL;
 			for (p = icalcomponent_get_first_property(ob,
 			    ICAL_RRULE_PROPERTY); p; p =
 			    icalcomponent_get_next_property(ob,
@@ -321,23 +322,82 @@ vtimezone_sane(icalcomponent *root, const char *tzid)
 				    icalproperty_get_rrule(p);
 
 				if (r.freq != ICAL_YEARLY_RECURRENCE)
-					return 0;
+					return NULL;
 			}
 			for (p = icalcomponent_get_first_property(ob,
 			    ICAL_RDATE_PROPERTY); p; p =
 			    icalcomponent_get_next_property(ob,
 			    ICAL_RDATE_PROPERTY))
 				if (++nrd > 1000)
-					return 0;
+					return NULL;
 			p = icalcomponent_get_first_property(ob,
 			    ICAL_DTSTART_PROPERTY);
 			if (p == NULL ||
 			    icalproperty_get_dtstart(p).year < 1000)
-				return 0;
+				return NULL;
 		}
-		return 1;
+		return tz;
 	}
-	return 0;
+	return NULL;
+}
+
+/*
+ * Objects from Outlook carry their own VTIMEZONE under a Windows name
+ * ("W. Europe Standard Time", observances from 1601); libical expands it
+ * anew for every parsed object, several milliseconds each. Identical
+ * definitions share one icaltimezone, kept for the life of the process.
+ * The table only grows (a zone in use is never freed); once full, new
+ * definitions are simply not cached.
+ */
+#define ICAL_TZ_CACHE		64
+#define ICAL_TZ_MAX_TEXT	16384
+
+static struct {
+	char *text;			/* owned: the VTIMEZONE as iCalendar */
+	icaltimezone *zone;		/* owned, never freed */
+} tz_cache[ICAL_TZ_CACHE];
+static size_t tz_cached;
+static pthread_mutex_t tz_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static icaltimezone *
+shared_zone(icalcomponent *vtz)
+{
+	char *text = icalcomponent_as_ical_string_r(vtz);
+	icaltimezone *z = NULL;
+	icalcomponent *copy;
+	size_t i;
+
+	if (text == NULL || strlen(text) > ICAL_TZ_MAX_TEXT) {
+		icalmemory_free_buffer(text);
+		return NULL;
+	}
+	pthread_mutex_lock(&tz_lock);
+	for (i = 0; i < tz_cached; i++)
+		if (strcmp(tz_cache[i].text, text) == 0) {
+			z = tz_cache[i].zone;
+			goto out;
+		}
+	if (tz_cached == ICAL_TZ_CACHE)
+		goto out;
+	copy = icalcomponent_new_clone(vtz);
+	z = icaltimezone_new();
+	tz_cache[tz_cached].text = strdup(text);
+	if (copy == NULL || z == NULL || tz_cache[tz_cached].text == NULL ||
+	    !icaltimezone_set_component(z, copy)) {
+		if (z)
+			icaltimezone_free(z, 1);
+		else if (copy)
+			icalcomponent_free(copy);
+		free(tz_cache[tz_cached].text);
+		tz_cache[tz_cached].text = NULL;
+		z = NULL;
+		goto out;
+	}
+	tz_cache[tz_cached++].zone = z;
+out:
+	pthread_mutex_unlock(&tz_lock);
+	icalmemory_free_buffer(text);
+	return z;
 }
 
 /*
@@ -348,6 +408,7 @@ vtimezone_sane(icalcomponent *root, const char *tzid)
 static icaltimezone *
 prop_zone(icalcomponent *root, icalproperty *p, struct icaltimetype t)
 {
+	icalcomponent *vtz;
 	icalparameter *tp;
 	icaltimezone *z = NULL;
 	const char *tzid;
@@ -366,8 +427,11 @@ prop_zone(icalcomponent *root, icalproperty *p, struct icaltimetype t)
 	 */
 	if (tzid_plausible(tzid))
 		z = icaltimezone_get_builtin_timezone(tzid);
-	if (z == NULL && root && vtimezone_sane(root, tzid))
-		z = icalcomponent_get_timezone(root, tzid);
+	if (z == NULL && root && (vtz = vtimezone_sane(root, tzid)) != NULL) {
+		z = shared_zone(vtz);
+		if (z == NULL)
+			z = icalcomponent_get_timezone(root, tzid);
+	}
 	if (z == NULL && tzid[0] == '/' && tzid_plausible(tzid))
 		z = icaltimezone_get_builtin_timezone_from_tzid(tzid);
 	return z;
