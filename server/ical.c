@@ -20,8 +20,9 @@
  * walk here uses its own icalcompiter.
  */
 #define FOREACH_COMP(c, parent, kind)					\
-	for (icalcompiter c##_it = icalcomponent_begin_component(parent,	\
-	    kind); ((c) = icalcompiter_deref(&c##_it)) != NULL;		\
+	for (icalcompiter c##_it =					\
+	    icalcomponent_begin_component(parent, kind);		\
+	    ((c) = icalcompiter_deref(&c##_it)) != NULL;		\
 	    icalcompiter_next(&c##_it))
 
 void
@@ -262,7 +263,7 @@ struct expand {
 	struct icaltimetype dtstart;
 	int64_t dtstart_utc;
 	int64_t qs, qe;
-	int64_t lead, tail;		/* hull before / after an instance start */
+	int64_t lead, tail;		/* hull before / after a start */
 	int end_kind;
 	int64_t len;			/* end - start of the master */
 	struct occ *v;

@@ -28,8 +28,9 @@
 
 /* Independent cursors: see FOREACH_COMP in server/ical.c. */
 #define FOREACH_COMP(c, parent, kind)					\
-	for (icalcompiter c##_it = icalcomponent_begin_component(parent,	\
-	    kind); ((c) = icalcompiter_deref(&c##_it)) != NULL;		\
+	for (icalcompiter c##_it =					\
+	    icalcomponent_begin_component(parent, kind);		\
+	    ((c) = icalcompiter_deref(&c##_it)) != NULL;		\
 	    icalcompiter_next(&c##_it))
 
 #define QUERY_MAX_NODES		512	/* filter elements */

@@ -369,11 +369,11 @@ static const struct {
 	    "start=\"20260110T094500Z\" end=\"20260110T094600Z\"/>"
 	    "</C:comp-filter>"), 1 },
 	{ "no alarm at 10:00", FEV("<C:comp-filter name=\"VALARM\">"
-	    "<C:time-range start=\"20260110T100000Z\" end=\"20260110T100100Z\"/>"
-	    "</C:comp-filter>"), 0 },
+	    "<C:time-range start=\"20260110T100000Z\" "
+	    "end=\"20260110T100100Z\"/></C:comp-filter>"), 0 },
 	{ "prop time-range on DTSTAMP", FEV("<C:prop-filter name=\"DTSTAMP\">"
-	    "<C:time-range start=\"20260101T000000Z\" end=\"20260102T000000Z\"/>"
-	    "</C:prop-filter>"), 1 },
+	    "<C:time-range start=\"20260101T000000Z\" "
+	    "end=\"20260102T000000Z\"/></C:prop-filter>"), 1 },
 	{ "range and text together", FEV("<C:time-range start="
 	    "\"20260110T000000Z\" end=\"20260111T000000Z\"/><C:prop-filter "
 	    "name=\"SUMMARY\"><C:text-match>team</C:text-match>"
@@ -537,12 +537,14 @@ test_calendar_data(void)
 		check(strstr(out, "RECURRENCE-ID:20260119T080000Z"),
 		    "moved instance keeps its RID in UTC");
 		check(strstr(out, "DTSTART:20260121T130000Z"), "moved start");
-		check(strstr(out, "RECURRENCE-ID:20260126T080000Z"), "rid 26th");
+		check(strstr(out, "RECURRENCE-ID:20260126T080000Z"),
+		    "rid 26th");
 		check(!strstr(out, "20260112T080000Z"), "EXDATE honoured");
 		check(!strstr(out, "RRULE") && !strstr(out, "EXDATE") &&
 		    !strstr(out, "VTIMEZONE") && !strstr(out, "TZID"),
 		    "no rule, zone or TZID left");
-		check(strstr(out, "DTEND:20260105T090000Z") != NULL, "DTEND UTC");
+		check(strstr(out, "DTEND:20260105T090000Z") != NULL,
+		    "DTEND UTC");
 	}
 	free(out);
 
