@@ -552,6 +552,39 @@ days_from_civil(int64_t y, int m, int d)
 	return era * 146097 + (int64_t)doe - 719468;
 }
 
+static void
+civil_from_days(int64_t d, int *y, int *m, int *md)
+{
+	int64_t z = d + 719468, era, doe, yoe, doy, mp;
+
+	era = (z >= 0 ? z : z - 146096) / 146097;
+	doe = z - era * 146097;
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	*md = (int)(doy - (153 * mp + 2) / 5 + 1);
+	*m = (int)(mp < 10 ? mp + 3 : mp - 9);
+	*y = (int)(yoe + era * 400 + (*m <= 2));
+}
+
+/* 1 = Sunday .. 7 = Saturday, as libical counts */
+static int
+weekday_of(int64_t d)
+{
+	return (int)(((d % 7) + 7 + 4) % 7) + 1;
+}
+
+static int
+in_weekdays(const struct icalrecurrencetype *r, int64_t d)
+{
+	int wd = weekday_of(d);
+
+	for (int i = 0; r->by_day[i] != ICAL_RECURRENCE_ARRAY_MAX; i++)
+		if ((int)icalrecurrencetype_day_day_of_week(r->by_day[i]) == wd)
+			return 1;
+	return 0;
+}
+
 static int
 in_list(const short *a, int v, int size_for_negative)
 {
@@ -578,21 +611,12 @@ daily_satisfiable(const struct icalrecurrencetype *r,
 		if (icalrecurrencetype_day_position(r->by_day[i]) != 0)
 			return 0;
 	for (int64_t d = d0; d < d0 + 28 * 366; d++) {
-		int64_t y, z = d + 719468, era, doe, yoe, doy, mp;
-		int m, md, dim, diy, wd;
+		int y, m, md, dim, diy, wd;
 
-		/* civil date of day number d (proleptic Gregorian) */
-		era = (z >= 0 ? z : z - 146096) / 146097;
-		doe = z - era * 146097;
-		yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-		doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-		mp = (5 * doy + 2) / 153;
-		md = (int)(doy - (153 * mp + 2) / 5 + 1);
-		m = (int)(mp < 10 ? mp + 3 : mp - 9);
-		y = yoe + era * 400 + (m <= 2);
-		dim = icaltime_days_in_month(m, (int)y);
-		diy = icaltime_days_in_year((int)y);
-		wd = (int)(((d % 7) + 7 + 4) % 7) + 1;	/* 1 = Sunday */
+		civil_from_days(d, &y, &m, &md);
+		dim = icaltime_days_in_month(m, y);
+		diy = icaltime_days_in_year(y);
+		wd = weekday_of(d);
 		if (has_by(r->by_month) && !in_list(r->by_month, m, 12))
 			continue;
 		if (has_by(r->by_month_day) &&
@@ -912,6 +936,167 @@ read_rdates(struct expand *x)
 	}
 }
 
+/*
+ * The rules clients write most (DAILY, WEEKLY with or without weekdays,
+ * MONTHLY and YEARLY on DTSTART's day, any INTERVAL, COUNT, UNTIL) are
+ * stepped here with plain date arithmetic: libical's iterator goes
+ * through ICU calendars and costs tens of microseconds per instance,
+ * which dominated calendar-query. Anything else goes to libical.
+ * test_query compares both on a table of rules.
+ */
+static int ical_fast_recur = 1;
+
+void
+ical_set_fast_recur(int on)
+{
+	ical_fast_recur = on;
+}
+
+static int
+simple_rule(const struct icalrecurrencetype *r)
+{
+	if (r->interval < 1 || r->rscale != NULL || has_by(r->by_second) ||
+	    has_by(r->by_minute) || has_by(r->by_hour) ||
+	    has_by(r->by_month_day) || has_by(r->by_year_day) ||
+	    has_by(r->by_week_no) || has_by(r->by_month) ||
+	    has_by(r->by_set_pos))
+		return 0;
+	switch (r->freq) {
+	case ICAL_DAILY_RECURRENCE:
+	case ICAL_MONTHLY_RECURRENCE:
+	case ICAL_YEARLY_RECURRENCE:
+		return !has_by(r->by_day);
+	case ICAL_WEEKLY_RECURRENCE:
+		for (int i = 0; r->by_day[i] != ICAL_RECURRENCE_ARRAY_MAX;
+		    i++)
+			if (icalrecurrencetype_day_position(r->by_day[i]) != 0)
+				return 0;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+struct fast {
+	struct expand *x;
+	int64_t until;
+	long count, n;		/* COUNT (0: none) and instances so far */
+	int stop;
+};
+
+/* One candidate day at DTSTART's wall-clock time; sets f->stop at the end. */
+static void
+fast_day(struct fast *f, int64_t day)
+{
+	struct expand *x = f->x;
+	struct icaltimetype t = x->dtstart;
+	int64_t u;
+	int y, m, md;
+
+	if (f->count && f->n >= f->count) {
+		f->stop = 1;
+		return;
+	}
+	civil_from_days(day, &y, &m, &md);
+	if (y > 9999) {
+		f->stop = 1;
+		return;
+	}
+	t.year = y;
+	t.month = m;
+	t.day = md;
+	u = tt_utc(t, x->zone);
+	if (u > f->until || u - x->lead > x->qe) {
+		f->stop = 1;
+		return;
+	}
+	f->n++;
+	if (budget_spent(x) || consider(x, t, u, 0, 0)) {
+		give_up(x, u - x->lead);
+		f->stop = 1;
+	}
+}
+
+/* The first period index worth generating for the window. */
+static int64_t
+fast_skip(const struct expand *x, int64_t first_day, int64_t period_days)
+{
+	int64_t w, k;
+
+	if (x->qs == INT64_MIN)
+		return 0;
+	w = (x->qs - x->tail) / ICAL_DAY - 3;	/* zones, rounding */
+	k = (w - first_day) / period_days;
+	return k > 0 ? k : 0;
+}
+
+static void
+fast_rule(struct expand *x, const struct icalrecurrencetype *r,
+    int64_t until)
+{
+	struct fast f = { x, until, r->count > 0 ? r->count : 0, 0, 0 };
+	struct icaltimetype s = x->dtstart;
+	int64_t d0 = days_from_civil(s.year, s.month, s.day), k, per;
+	int iv = r->interval;
+
+	switch (r->freq) {
+	case ICAL_DAILY_RECURRENCE:
+	case ICAL_WEEKLY_RECURRENCE:
+		per = (r->freq == ICAL_DAILY_RECURRENCE ? 1 : 7) * (int64_t)iv;
+		if (r->freq == ICAL_DAILY_RECURRENCE || !has_by(r->by_day)) {
+			/* one instance per period: COUNT allows the jump */
+			k = fast_skip(x, d0, per);
+			f.n = k;
+			for (; !f.stop; k++)
+				fast_day(&f, d0 + k * per);
+			return;
+		}
+		/* weeks start on WKST; DTSTART's week is period 0 */
+		{
+			int wkst = r->week_start ? (int)r->week_start : 2;
+			int64_t ws = d0 - ((weekday_of(d0) - wkst + 7) % 7);
+
+			k = f.count ? 0 : fast_skip(x, ws, per);
+			for (; !f.stop; k++)
+				for (int i = 0; i < 7 && !f.stop; i++) {
+					int64_t d = ws + k * per + i;
+
+					if (d < d0 || !in_weekdays(r, d))
+						continue;
+					fast_day(&f, d);
+				}
+		}
+		return;
+	case ICAL_MONTHLY_RECURRENCE:
+		k = f.count ? 0 : fast_skip(x, d0, 31 * (int64_t)iv);
+		for (; !f.stop; k++) {
+			int64_t mi = (int64_t)s.year * 12 + s.month - 1 +
+			    k * iv;
+			int y = (int)(mi / 12), m = (int)(mi % 12) + 1;
+
+			if (y > 9999)
+				return;
+			if (s.day <= icaltime_days_in_month(m, y))
+				fast_day(&f, days_from_civil(y, m, s.day));
+		}
+		return;
+	case ICAL_YEARLY_RECURRENCE:
+		k = f.count ? 0 : fast_skip(x, d0, 366 * (int64_t)iv);
+		for (; !f.stop; k++) {
+			int y = s.year + (int)(k * iv);
+
+			if (k * iv > 9999 - s.year)
+				return;
+			if (s.day <= icaltime_days_in_month(s.month, y))
+				fast_day(&f, days_from_civil(y, s.month,
+				    s.day));
+		}
+		return;
+	default:
+		return;
+	}
+}
+
 static void
 read_rule(struct expand *x, icalproperty *p)
 {
@@ -933,6 +1118,15 @@ read_rule(struct expand *x, icalproperty *p)
 		if (r.until.is_date && !x->dtstart.is_date)
 			until += ICAL_DAY - 1;
 		r.until = icaltime_null_time();
+	}
+	if (ical_fast_recur && simple_rule(&r)) {
+		if (r.count == 0 && until == INT64_MAX &&
+		    x->qe == INT64_MAX) {
+			give_up(x, x->dtstart_utc - x->lead);
+			return;
+		}
+		fast_rule(x, &r, until);
+		return;
 	}
 	/* An endless rule over an endless window: nothing to count. */
 	if (r.count == 0 && until == INT64_MAX && x->qe == INT64_MAX) {
