@@ -406,6 +406,14 @@ test_filters(void)
 	    "<C:text-match>moved</C:text-match></C:prop-filter>"), weekly) == 0,
 	    "master instance does not take the override's SUMMARY");
 	check(match_filter(FEV(""), "garbage") == 0, "bad ics never matches");
+	/* VTIMEZONEs skipped for speed stay visible to filters naming them */
+	check(match_filter(F("<C:comp-filter name=\"VTIMEZONE\"><C:prop-filter "
+	    "name=\"TZID\"><C:text-match>Helsinki</C:text-match>"
+	    "</C:prop-filter></C:comp-filter>"), weekly) == 1,
+	    "VTIMEZONE comp-filter");
+	check(match_filter(F("<C:comp-filter name=\"VTIMEZONE\">"
+	    "<C:is-not-defined/></C:comp-filter>"), weekly) == 0,
+	    "VTIMEZONE is defined");
 	free(weekly);
 }
 
