@@ -13,7 +13,8 @@
  * - VALARM time-ranges use TRIGGER (absolute, or relative to the start or
  *   end of each instance of the parent) and at most 1000 REPEATs;
  * - RANGE=THISANDFUTURE overrides replace only their own instance;
- * - X- components are never matched by name; prop novalue is ignored.
+ * - X- components are never matched by name; prop novalue is ignored;
+ * - expand returns at most QUERY_MAX_OUT_INSTANCES instances per object.
  */
 #include "webdav/query.h"
 
@@ -910,7 +911,7 @@ query_match(const struct query *q, const char *ics, size_t len)
 
 /* ---- calendar-data (RFC 4791 9.6) ------------------------------------ */
 
-#define QUERY_MAX_OUT_INSTANCES	20000
+#define QUERY_MAX_OUT_INSTANCES	3000	/* per object: bounds memory */
 
 struct cdata {
 	const xmlNode *comp;		/* <C:comp name="VCALENDAR"> */
