@@ -1,8 +1,13 @@
 /*
- * server/ical.c: validation and indexing of calendar object resources.
- * The time span is deliberately conservative: a recurring object without
- * a computed end is indexed as unbounded, so a time-range prefilter never
- * drops an object that a full evaluation would match.
+ * server/ical.c: validation and indexing of calendar object resources,
+ * and the recurrence engine (ical_instances) that webdav/query.c builds
+ * time-range filters, expand and free-busy on. The time span is
+ * deliberately conservative: a recurring object without a computed end
+ * is indexed as unbounded, so a time-range prefilter never drops an
+ * object that a full evaluation would match. Floating and DATE values
+ * are read as UTC and the indexed span is widened by a day for them.
+ * TZIDs resolve to the system zone data first, then to the object's own
+ * VTIMEZONE; an unknown TZID is read as floating.
  */
 #include "server/ical.h"
 
