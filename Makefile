@@ -83,7 +83,8 @@ check: deps-test
 else
 check: deps-test
 	@$(MAKE) --no-print-directory all $(UNITS) $(TOOLS)
-	@$(MAKE) --no-print-directory SANITIZE=1 $(patsubst build/%,build-san/%,$(UNITS) $(TOOLS))
+	@$(MAKE) --no-print-directory SANITIZE=1 \
+		$(patsubst build/%,build-san/%,$(UNITS) $(TOOLS))
 	@./tests/run all $(UNITS) $(patsubst build/%,build-san/%,$(UNITS)) \
 		tests/integration/test_*
 endif

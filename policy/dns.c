@@ -86,6 +86,9 @@ dns_txt_free(char **txt, size_t n)
 	free(txt);
 }
 
+/* Time this thread spent waiting on uncached lookups (dns_take_wait_ms). */
+static __thread double dns_waited_ms;
+
 static void *
 dns_dispatch(void *arg)
 {
@@ -613,6 +616,7 @@ dns_txt(struct dns *d, const char *name, char ***txt, size_t *n)
 {
 	char lname[DNS_MAX_NAME + 2];
 	enum dns_status st;
+	struct timespec t0, t1;
 	int ttl = 0;
 
 	*txt = NULL;
@@ -628,11 +632,24 @@ dns_txt(struct dns *d, const char *name, char ***txt, size_t *n)
 	d->misses++;
 	pthread_mutex_unlock(&d->lock);
 
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	st = dns_query(d, lname, txt, n, &ttl);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	dns_waited_ms += (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
+	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
 	pthread_mutex_lock(&d->lock);
 	dns_cache_put(d, lname, st, *txt, *n, ttl);
 	pthread_mutex_unlock(&d->lock);
 	return st;
+}
+
+double
+dns_take_wait_ms(void)
+{
+	double ms = dns_waited_ms;
+
+	dns_waited_ms = 0;
+	return ms;
 }
 
 void

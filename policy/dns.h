@@ -49,5 +49,10 @@ const char *dns_status_str(enum dns_status);
 
 /* Lookups answered from the cache and sent to the resolver (for tests). */
 void dns_stats(struct dns *, unsigned long *hits, unsigned long *misses);
+/*
+ * Milliseconds the calling thread waited on uncached lookups since the
+ * last call; resets the count. For timing one decision.
+ */
+double dns_take_wait_ms(void);
 
 #endif

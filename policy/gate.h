@@ -85,6 +85,9 @@ struct gate_verdict {
 	int dmarc_checked;
 	struct dmarc_result dmarc;
 	int unauthenticated;		/* accepted under require = none */
+	double dkim_ms;			/* DKIM verification, key lookups
+					   included; 0 if not reached */
+	double dns_ms;			/* waited on uncached DNS answers */
 
 	int have_itip;			/* the chosen calendar part: */
 	struct ics_info itip;		/* METHOD, UID, ORGANIZER, ... */

@@ -52,18 +52,31 @@ fail(struct ical_object *o, const char *pre, char *err, size_t errlen,
 	return -1;
 }
 
-/* Any X-LIC-ERROR libical inserted means the text was not valid. */
-static int
-has_parse_error(icalcomponent *c)
+const char *
+ical_parse_error(icalcomponent *c)
 {
-	if (icalcomponent_get_first_property(c, ICAL_XLICERROR_PROPERTY))
-		return 1;
+	icalproperty *p, *next;
+	const char *e;
+
+	for (p = icalcomponent_get_first_property(c, ICAL_XLICERROR_PROPERTY);
+	    p; p = next) {
+		next = icalcomponent_get_next_property(c,
+		    ICAL_XLICERROR_PROPERTY);
+		e = icalproperty_get_xlicerror(p);
+		if (e && strncmp(e, "No value for ", 13) == 0) {
+			icalcomponent_remove_property(c, p);
+			icalproperty_free(p);
+		}
+	}
+	p = icalcomponent_get_first_property(c, ICAL_XLICERROR_PROPERTY);
+	if (p)
+		return icalproperty_get_xlicerror(p);
 	for (icalcomponent *k = icalcomponent_get_first_component(c,
 	    ICAL_ANY_COMPONENT); k; k = icalcomponent_get_next_component(c,
 	    ICAL_ANY_COMPONENT))
-		if (has_parse_error(k))
-			return 1;
-	return 0;
+		if ((e = ical_parse_error(k)) != NULL)
+			return e;
+	return NULL;
 }
 
 static char *
@@ -152,7 +165,7 @@ ical_object_check(const char *data, size_t len, struct ical_object *out,
 	root = icalparser_parse_string(text);
 	free(text);
 	if (root == NULL || icalcomponent_isa(root) != ICAL_VCALENDAR_COMPONENT
-	    || has_parse_error(root)) {
+	    || ical_parse_error(root) != NULL) {
 		ret = fail(out, "valid-calendar-data", err, errlen,
 		    "not a valid iCalendar object (RFC 5545)");
 		goto out;

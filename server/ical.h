@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <libical/ical.h>
+
 #include "server/store.h"
 
 #define ICAL_MAX_OBJECT	(4u << 20)	/* one resource, bytes */
@@ -34,6 +36,14 @@ struct ical_object {
 int ical_object_check(const char *data, size_t len, struct ical_object *out,
     char *err, size_t errlen);
 void ical_object_clear(struct ical_object *);
+
+/*
+ * The first error libical recorded (an X-LIC-ERROR property) in c or
+ * below, or NULL when the text was valid. An empty property value (Apple
+ * sends "URL;VALUE=URI:") loses nothing: libical dropped the property, and
+ * that error is removed from c rather than reported.
+ */
+const char *ical_parse_error(icalcomponent *c);
 
 /* The store's index record for an object checked above (borrows out). */
 void ical_object_meta(const struct ical_object *,

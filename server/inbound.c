@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "imap-poller/poller.h"
 #include "policy/msg.h"
 #include "server/log.h"
 #include "server/metrics.h"
@@ -52,15 +53,11 @@ merge_hint(struct inbound *in, const struct user_conf *u)
 		    in->merge.detail);
 }
 
-int
-inbound_decide(struct gate *g, struct store *st, const struct config *cfg,
-    const struct user_conf *u, const char *raw, size_t len, int dry_run,
+/* The merge engine's part, on an accepted verdict (see inbound.h). */
+static int
+merge_step(struct store *st, const struct user_conf *u, int dry_run,
     struct inbound *out)
 {
-	const struct gate_policy *pol = u ? &u->policy : &cfg->policy;
-
-	memset(out, 0, sizeof *out);
-	gate_decide(g, pol, raw, len, &out->v);
 	if (out->v.decision != GATE_ACCEPT || st == NULL || u == NULL ||
 	    !out->v.have_itip)
 		return 0;
@@ -88,6 +85,16 @@ inbound_decide(struct gate *g, struct store *st, const struct config *cfg,
 		break;
 	}
 	return 0;
+}
+
+int
+inbound_decide(struct gate *g, struct store *st, const struct config *cfg,
+    const struct user_conf *u, const char *raw, size_t len, int dry_run,
+    struct inbound *out)
+{
+	memset(out, 0, sizeof *out);
+	gate_decide(g, u ? &u->policy : &cfg->policy, raw, len, &out->v);
+	return merge_step(st, u, dry_run, out);
 }
 
 /* The first header called name, unfolded and RFC 2047-decoded; malloc'd. */
@@ -133,7 +140,8 @@ defer_schedule(struct inbound *in, const struct config *cfg, int64_t first,
 		*next = 0;
 		return;
 	}
-	for (int i = 1; i < attempts && step < DEFER_MAX_STEP; i++)
+	/* 1 min, then doubling with every retry. */
+	for (int i = 0; i < attempts && step < DEFER_MAX_STEP; i++)
 		step *= 2;
 	if (step > DEFER_MAX_STEP)
 		step = DEFER_MAX_STEP;
@@ -153,7 +161,7 @@ inbound_process(struct server *srv, const struct config *cfg,
 	struct msg m;
 	char *subject = NULL, *msgid = NULL, *json = NULL, err[128];
 	int64_t now = (int64_t)time(NULL), first = now;
-	int attempts = 1, rc = -1, have_msg;
+	int attempts = 0, rc = -1, have_msg;
 
 	memset(&old, 0, sizeof old);
 	if (origin && origin->log_id) {
@@ -163,10 +171,14 @@ inbound_process(struct server *srv, const struct config *cfg,
 		attempts = old.attempts + 1;
 		store_imip_raw_clear(&old);
 	}
-	if (store_begin(srv->store))
+	/* The gate's DNS lookups run before the write lock is taken. */
+	memset(&in, 0, sizeof in);
+	gate_decide(srv->gate, &u->policy, raw, len, &in.v);
+	if (store_begin(srv->store)) {
+		inbound_clear(&in);
 		return -1;
-	if (inbound_decide(srv->gate, srv->store, cfg, u, raw, len, 0,
-	    &in) != 0)
+	}
+	if (merge_step(srv->store, u, 0, &in) != 0)
 		goto out;
 	memset(&rec, 0, sizeof rec);
 	if (in.v.decision == GATE_DEFER)
@@ -201,13 +213,16 @@ inbound_process(struct server *srv, const struct config *cfg,
 		rec.raw = raw;
 		rec.raw_len = len;
 	}
-	rec.attempts = in.v.decision == GATE_DEFER ? attempts : 0;
+	rec.attempts = attempts;
 	if (rec.id) {
 		if (store_imip_update(srv->store, &rec) != 0)
 			goto out;
-		if (log_id)
-			*log_id = rec.id;
-	} else if (store_imip_insert(srv->store, &rec, log_id) != 0)
+	} else if (store_imip_insert(srv->store, &rec, &rec.id) != 0)
+		goto out;
+	if (log_id)
+		*log_id = rec.id;
+	if (origin && origin->bookkeep &&
+	    origin->bookkeep(origin->bookkeep_ctx, rec.id) != 0)
 		goto out;
 	rc = (int)in.v.decision;
 out:
@@ -219,6 +234,10 @@ out:
 		gate_log(&in.v, u->name);
 		metrics_decision(gate_decision_str(in.v.decision),
 		    in.v.reason);
+		if (in.v.dkim_ms > 0)
+			metrics_dkim_ms(in.v.dkim_ms);
+		if (in.v.dns_ms > 0)
+			metrics_dns_ms(in.v.dns_ms);
 	}
 	free(subject);
 	free(msgid);
@@ -261,4 +280,27 @@ inbound_recheck(struct server *srv, const struct user_conf *u,
 		return -1;
 	}
 	return 0;
+}
+
+enum poller_verdict
+inbound_hook(void *arg, struct server *srv, const struct user_conf *u,
+    const struct poller_msg *m)
+{
+	struct inbound_origin origin;
+	struct config *cfg;
+	int rc;
+
+	(void)arg;
+	memset(&origin, 0, sizeof origin);
+	origin.uidvalidity = m->uidvalidity;
+	origin.imap_uid = m->uid;
+	origin.log_id = m->retry_log_id;
+	origin.bookkeep = m->bookkeep;
+	origin.bookkeep_ctx = m->bookkeep_ctx;
+	cfg = server_config_get(srv);
+	rc = inbound_process(srv, cfg, u, m->raw, m->len, &origin, NULL);
+	server_config_put(srv, cfg);
+	if (rc < 0)
+		return POLLER_RETRY;
+	return rc == GATE_DEFER ? POLLER_DEFER : POLLER_DONE;
 }

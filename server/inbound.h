@@ -39,12 +39,16 @@ void inbound_clear(struct inbound *);
 struct inbound_origin {
 	int64_t uidvalidity, imap_uid;
 	int64_t log_id;			/* retry or recheck of this row */
+	/* Run inside the recording transaction (the poller's last UID). */
+	int (*bookkeep)(void *ctx, int64_t log_id);
+	void *bookkeep_ctx;
 };
 
 /*
  * Decides and merges raw for user u and records the decision: a new
- * imip_log row, or an update of origin->log_id. Inside the caller's store
- * transaction if it has one. A defer gets its next retry (1 min, doubling)
+ * imip_log row, or an update of origin->log_id. The gate runs first,
+ * outside any transaction (DNS must not hold the store's write lock); the
+ * merge, the record and origin->bookkeep then commit together. A defer gets its next retry (1 min, doubling)
  * until [server] defer_max after the first try, then becomes a skip with
  * reason defer-expired. Logs the decision line. Returns the final
  * decision (enum gate_decision) and *log_id, or -1 on a store error
@@ -61,5 +65,10 @@ int inbound_process(struct server *, const struct config *,
  */
 int inbound_recheck(struct server *, const struct user_conf *u,
     int64_t log_id, char *err, size_t errlen);
+
+/* The IMAP poller's hook (imap-poller/poller.h): inbound_process. */
+struct poller_msg;
+enum poller_verdict inbound_hook(void *arg, struct server *,
+    const struct user_conf *, const struct poller_msg *);
 
 #endif

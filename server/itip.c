@@ -510,37 +510,6 @@ prescan(struct itip *it, const char *s, size_t len)
 	return 0;
 }
 
-/*
- * The first X-LIC-ERROR libical inserted, or NULL. An empty property
- * (Apple sends "URL;VALUE=URI:") was already dropped by libical and
- * loses nothing, so that one error is removed rather than refused.
- */
-static const char *
-parse_error(icalcomponent *c)
-{
-	icalproperty *p;
-	icalcomponent *k;
-	const char *e;
-	size_t n;
-	icalproperty **v = props(c, ICAL_XLICERROR_PROPERTY, &n);
-
-	for (size_t i = 0; i < n; i++) {
-		e = icalproperty_get_xlicerror(v[i]);
-		if (e && strncmp(e, "No value for ", 13) == 0) {
-			icalcomponent_remove_property(c, v[i]);
-			icalproperty_free(v[i]);
-		}
-	}
-	free(v);
-	p = icalcomponent_get_first_property(c, ICAL_XLICERROR_PROPERTY);
-	if (p)
-		return icalproperty_get_xlicerror(p);
-	for (k = icalcomponent_get_first_component(c, ICAL_ANY_COMPONENT); k;
-	    k = icalcomponent_get_next_component(c, ICAL_ANY_COMPONENT))
-		if ((e = parse_error(k)) != NULL)
-			return e;
-	return NULL;
-}
 
 /* Checks what every method needs; -1 with the result set on refusal. */
 static int
@@ -639,7 +608,7 @@ parse(struct itip *it, const char *ical, size_t len)
 	    icalcomponent_isa(it->msg) != ICAL_VCALENDAR_COMPONENT)
 		return result(it, ITIP_REFUSED, "ical-invalid",
 		    "not an iCalendar object (RFC 5545)"), -1;
-	if ((e = parse_error(it->msg)) != NULL)
+	if ((e = ical_parse_error(it->msg)) != NULL)
 		return result(it, ITIP_REFUSED, "ical-invalid",
 		    "not valid iCalendar: %s", e), -1;
 	it->method = icalcomponent_get_method(it->msg);

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "imap-poller/poller.h"
 #include "server/config.h"
 #include "server/explain.h"
 #include "server/http.h"
@@ -237,6 +238,7 @@ reload(struct server *srv)
 	pthread_mutex_unlock(&srv->cfg_mu);
 	warn_config(fresh);
 	log_relaxations(fresh);
+	poller_reload(srv);
 	log_info("config reloaded users=%zu", fresh->nusers);
 	return 0;
 }
@@ -299,6 +301,8 @@ cmd_serve(const char *conf)
 		config_free(cfg);
 		return 1;
 	}
+	if (poller_start(&srv, inbound_hook, NULL) != 0)
+		log_error("imap some pollers could not start (see above)");
 	log_info("server start version=%s listen=%s:%d tls=%s users=%zu "
 	    "data_dir=%s", CALGATE_VERSION, cfg->listen_host, http_port(http),
 	    cfg->tls_cert ? "on" : "off", cfg->nusers, cfg->data_dir);
@@ -313,6 +317,7 @@ cmd_serve(const char *conf)
 		    : "TERM");
 		break;
 	}
+	poller_stop();
 	http_stop(http);
 	gate_free(srv.gate);
 	store_close(srv.store);

@@ -1609,7 +1609,10 @@ store_imip_update(struct store *st, const struct store_imip *r)
 	    "ical_uid = coalesce(?10, ical_uid), "
 	    "summary = coalesce(?11, summary), "
 	    "dtstart = coalesce(?12, dtstart), decision = ?13, reason = ?14, "
-	    "hint = ?15, detail = ?16, raw = coalesce(?17, raw), "
+	    "hint = ?15, detail = ?16, "
+	    /* Only a skip or a defer can be checked again: keep no more. */
+	    "raw = CASE WHEN ?13 IN ('skip', 'defer') "
+	    "THEN coalesce(?17, raw) END, "
 	    "attempts = ?18, next_retry = ?19 WHERE id = ?20 AND user_id = ?1"))
 	    == NULL)
 		return -1;
@@ -1866,4 +1869,258 @@ store_status_invitation(struct store *st, int64_t id,
 	sqlite3_bind_int64(s, 1, id);
 	rc = status_imip_rows(c, s, fn, arg, &n);
 	return rc ? rc : n ? 0 : STORE_NOTFOUND;
+}
+
+/* ---- poller bookkeeping (imap-poller/) ---- */
+
+void
+store_account_clear(struct store_account *a)
+{
+	if (a == NULL)
+		return;
+	free(a->state);
+	free(a->detail);
+	memset(a, 0, sizeof *a);
+}
+
+int
+store_account_get(struct store *st, int64_t user_id,
+    struct store_account *out)
+{
+	struct conn *c = conn_get(st);
+	sqlite3_stmt *s;
+	int rc;
+
+	memset(out, 0, sizeof *out);
+	if (c == NULL || (s = stmt(c, "SELECT coalesce(uidvalidity, 0), "
+	    "last_uid, state, detail, coalesce(last_ok, 0), "
+	    "coalesce(next_try, 0) FROM accounts WHERE user_id = ?")) == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, user_id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		out->uidvalidity = sqlite3_column_int64(s, 0);
+		out->last_uid = sqlite3_column_int64(s, 1);
+		out->state = col_strdup(s, 2);
+		out->detail = col_strdup(s, 3);
+		out->last_ok = sqlite3_column_int64(s, 4);
+		out->next_try = sqlite3_column_int64(s, 5);
+	}
+	sqlite3_reset(s);
+	if (rc == SQLITE_ROW)
+		return out->state ? 0 : -1;
+	return rc == SQLITE_DONE ? STORE_NOTFOUND : db_fail(c, "account");
+}
+
+int
+store_account_state(struct store *st, int64_t user_id, const char *state,
+    const char *detail, int64_t next_try, int ok)
+{
+	struct conn *c = conn_get(st);
+	sqlite3_stmt *s;
+
+	if (c == NULL || (s = stmt(c, "INSERT INTO accounts (user_id, state, "
+	    "detail, next_try, last_ok) VALUES (?1, ?2, ?3, ?4, CASE WHEN ?5 "
+	    "THEN ?6 END) ON CONFLICT (user_id) DO UPDATE SET state = ?2, "
+	    "detail = ?3, next_try = ?4, last_ok = CASE WHEN ?5 THEN ?6 ELSE "
+	    "last_ok END")) == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, user_id);
+	sqlite3_bind_text(s, 2, state, -1, SQLITE_STATIC);
+	bind_text(s, 3, detail);
+	if (next_try)
+		sqlite3_bind_int64(s, 4, next_try);
+	sqlite3_bind_int(s, 5, ok);
+	sqlite3_bind_int64(s, 6, (int64_t)time(NULL));
+	return exec_stmt(c, s, "account state");
+}
+
+int
+store_account_reset(struct store *st, int64_t user_id, int64_t uidvalidity)
+{
+	struct conn *c = conn_get(st);
+	sqlite3_stmt *s;
+
+	if (c == NULL || (s = stmt(c, "INSERT INTO accounts (user_id, "
+	    "uidvalidity, last_uid, state) VALUES (?1, ?2, 0, 'connecting') "
+	    "ON CONFLICT (user_id) DO UPDATE SET uidvalidity = ?2, "
+	    "last_uid = 0")) == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, user_id);
+	sqlite3_bind_int64(s, 2, uidvalidity);
+	return exec_stmt(c, s, "account reset");
+}
+
+int
+store_account_progress(struct store *st, int64_t user_id,
+    int64_t uidvalidity, int64_t uid)
+{
+	struct conn *c = conn_get(st);
+	sqlite3_stmt *s;
+
+	if (c == NULL || (s = stmt(c, "UPDATE accounts SET last_uid = "
+	    "max(last_uid, ?3) WHERE user_id = ?1 AND uidvalidity = ?2"))
+	    == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, user_id);
+	sqlite3_bind_int64(s, 2, uidvalidity);
+	sqlite3_bind_int64(s, 3, uid);
+	if (exec_stmt(c, s, "account progress"))
+		return -1;
+	return sqlite3_changes(c->db) ? 0 : STORE_CONFLICT;
+}
+
+static void
+bind_id(sqlite3_stmt *s, int i, int64_t v)
+{
+	if (v)
+		sqlite3_bind_int64(s, i, v);
+	else
+		sqlite3_bind_null(s, i);
+}
+
+int
+store_imip_seen(struct store *st, int64_t user_id, const char *message_id,
+    const char *cal_hash)
+{
+	struct conn *c = conn_get(st);
+	sqlite3_stmt *s;
+	int rc;
+
+	if (c == NULL || (s = stmt(c, "SELECT 1 FROM imip_log WHERE "
+	    "user_id = ? AND message_id IS ? AND cal_hash = ? LIMIT 1"))
+	    == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, user_id);
+	bind_text(s, 2, message_id);
+	bind_text(s, 3, cal_hash);
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	if (rc == SQLITE_ROW)
+		return 0;
+	return rc == SQLITE_DONE ? STORE_NOTFOUND : db_fail(c, "imip seen");
+}
+
+int
+store_imip_last_id(struct store *st, int64_t *id)
+{
+	struct conn *c = conn_get(st);
+	sqlite3_stmt *s;
+	int rc;
+
+	if (c == NULL || (s = stmt(c, "SELECT coalesce(max(id), 0) FROM "
+	    "imip_log")) == NULL)
+		return -1;
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*id = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW ? 0 : db_fail(c, "imip last");
+}
+
+int
+store_imip_tag(struct store *st, int64_t user_id, int64_t after_id,
+    const char *message_id, const char *cal_hash, int64_t uidvalidity,
+    int64_t uid, int *n)
+{
+	struct conn *c = conn_get(st);
+	sqlite3_stmt *s;
+
+	if (c == NULL || (s = stmt(c, "UPDATE imip_log SET message_id = ?, "
+	    "cal_hash = ?, uidvalidity = coalesce(uidvalidity, ?), "
+	    "imap_uid = coalesce(imap_uid, ?) WHERE user_id = ? AND id > ?"))
+	    == NULL)
+		return -1;
+	bind_text(s, 1, message_id);
+	bind_text(s, 2, cal_hash);
+	bind_id(s, 3, uidvalidity);
+	bind_id(s, 4, uid);
+	sqlite3_bind_int64(s, 5, user_id);
+	sqlite3_bind_int64(s, 6, after_id);
+	if (exec_stmt(c, s, "imip tag"))
+		return -1;
+	if (n)
+		*n = sqlite3_changes(c->db);
+	return 0;
+}
+
+void
+store_imip_due_clear(struct store_imip_due *d)
+{
+	if (d == NULL)
+		return;
+	free(d->raw);
+	memset(d, 0, sizeof *d);
+}
+
+int
+store_imip_due(struct store *st, int64_t user_id, int64_t now,
+    struct store_imip_due *out, size_t max, size_t *n)
+{
+	struct conn *c = conn_get(st);
+	sqlite3_stmt *s;
+	int rc;
+
+	*n = 0;
+	if (c == NULL || (s = stmt(c, "SELECT id, coalesce(uidvalidity, 0), "
+	    "coalesce(imap_uid, 0), raw FROM imip_log WHERE user_id = ? AND "
+	    "decision = 'defer' AND raw IS NOT NULL AND next_retry <= ? "
+	    "ORDER BY next_retry, id LIMIT ?")) == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, user_id);
+	sqlite3_bind_int64(s, 2, now);
+	sqlite3_bind_int64(s, 3, (int64_t)max);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_imip_due *d = &out[*n];
+		const void *b = sqlite3_column_blob(s, 3);
+
+		d->id = sqlite3_column_int64(s, 0);
+		d->uidvalidity = sqlite3_column_int64(s, 1);
+		d->imap_uid = sqlite3_column_int64(s, 2);
+		d->len = (size_t)sqlite3_column_bytes(s, 3);
+		d->raw = malloc(d->len + 1);
+		if (d->raw == NULL) {
+			sqlite3_reset(s);
+			for (size_t i = 0; i < *n; i++)
+				store_imip_due_clear(&out[i]);
+			*n = 0;
+			log_error("store imip due: out of memory");
+			return -1;
+		}
+		if (d->len)
+			memcpy(d->raw, b, d->len);
+		d->raw[d->len] = '\0';
+		(*n)++;
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE) {
+		for (size_t i = 0; i < *n; i++)
+			store_imip_due_clear(&out[i]);
+		*n = 0;
+		return db_fail(c, "imip due");
+	}
+	return 0;
+}
+
+int
+store_imip_next_retry(struct store *st, int64_t user_id, int64_t *when)
+{
+	struct conn *c = conn_get(st);
+	sqlite3_stmt *s;
+	int rc, found = 0;
+
+	if (c == NULL || (s = stmt(c, "SELECT min(next_retry) FROM imip_log "
+	    "WHERE user_id = ? AND decision = 'defer' AND raw IS NOT NULL"))
+	    == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, user_id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL) {
+		*when = sqlite3_column_int64(s, 0);
+		found = 1;
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW)
+		return db_fail(c, "imip next retry");
+	return found ? 0 : STORE_NOTFOUND;
 }

@@ -220,7 +220,7 @@ struct store_imip {
 	const char *detail;		/* the `explain` JSON */
 	const char *raw;		/* kept for skip/defer (recheck) */
 	size_t raw_len;
-	int attempts;
+	int attempts;			/* retries so far (0: first try) */
 	int64_t next_retry;		/* defer: when to try again; else 0 */
 };
 
@@ -229,9 +229,10 @@ int store_imip_insert(struct store *, const struct store_imip *rec,
     int64_t *id);
 /*
  * Rewrites the decision of row rec->id (decision, reason, hint, detail,
- * ts, attempts, next_retry, and the extracted fields); raw is kept when
- * rec->raw is NULL, else replaced. STORE_NOTFOUND if there is no such row
- * for rec->user_id.
+ * ts, attempts, next_retry, and the extracted fields); for a skip or a
+ * defer raw is kept when rec->raw is NULL, else replaced; any other
+ * decision drops it. STORE_NOTFOUND if there is no such row for
+ * rec->user_id.
  */
 int store_imip_update(struct store *, const struct store_imip *rec);
 
@@ -333,5 +334,82 @@ typedef int (*store_itip_proposal_fn)(void *arg,
     const struct store_itip_proposal *);
 int store_itip_proposal_list(struct store *, int64_t user_id,
     store_itip_proposal_fn fn, void *arg);
+
+/* ---- poller bookkeeping (imap-poller/) ------------------------------- */
+
+/*
+ * One row of `accounts`: the poll state of a user's mailbox, written by
+ * imap-poller/ and shown on the status page. state is one of "connecting",
+ * "idle" (IDLE), "polling" (no IDLE: NOOP every poll_interval), "backoff",
+ * "auth-failed", "tls-error", "stopped"; detail is one line for a person
+ * (never a password).
+ */
+struct store_account {
+	int64_t uidvalidity;		/* 0: mailbox never opened */
+	int64_t last_uid;		/* every UID <= this was handled */
+	char *state;			/* owned */
+	char *detail;			/* owned, NULL when none */
+	int64_t last_ok;		/* last good contact, unix s; 0 never */
+	int64_t next_try;		/* next attempt, unix s; 0 none */
+};
+void store_account_clear(struct store_account *);	/* frees fields */
+
+/* STORE_NOTFOUND when the poller never ran for this user. */
+int store_account_get(struct store *, int64_t user_id,
+    struct store_account *out);
+/*
+ * Sets state, detail (NULL: none) and next_try (0: none), creating the
+ * row if needed; ok != 0 also sets last_ok to now.
+ */
+int store_account_state(struct store *, int64_t user_id, const char *state,
+    const char *detail, int64_t next_try, int ok);
+/* A new UIDVALIDITY: stores it and sets last_uid back to 0. */
+int store_account_reset(struct store *, int64_t user_id,
+    int64_t uidvalidity);
+/*
+ * Moves last_uid forward to uid (never backwards), if the stored
+ * UIDVALIDITY is still uidvalidity; else STORE_CONFLICT.
+ */
+int store_account_progress(struct store *, int64_t user_id,
+    int64_t uidvalidity, int64_t uid);
+
+/*
+ * Whether the user already has a decision for the message with this
+ * Message-ID (NULL: the message had none) and calendar-part hash:
+ * 0 yes, STORE_NOTFOUND no, -1 error. How the poller recognises messages
+ * it already handled when the mailbox's UIDVALIDITY changes.
+ */
+int store_imip_seen(struct store *, int64_t user_id, const char *message_id,
+    const char *cal_hash);
+/* The highest imip_log id (0 when empty). */
+int store_imip_last_id(struct store *, int64_t *id);
+/*
+ * Stamps the user's rows with id > after_id (those a hook just added in
+ * the current transaction) with the message's identity: message_id and
+ * cal_hash are set (the poller owns cal_hash), uidvalidity and imap_uid
+ * only where the hook left them NULL. *n (if not NULL): rows stamped.
+ */
+int store_imip_tag(struct store *, int64_t user_id, int64_t after_id,
+    const char *message_id, const char *cal_hash, int64_t uidvalidity,
+    int64_t uid, int *n);
+
+/* A deferred decision due for another try. */
+struct store_imip_due {
+	int64_t id;
+	int64_t uidvalidity, imap_uid;	/* 0 when unknown */
+	char *raw;			/* owned, NUL-terminated */
+	size_t len;
+};
+void store_imip_due_clear(struct store_imip_due *);	/* frees raw */
+/*
+ * Up to max rows of the user's imip_log with decision 'defer', a raw
+ * message and next_retry <= now, oldest first, into out; *n is how many.
+ * The caller clears each.
+ */
+int store_imip_due(struct store *, int64_t user_id, int64_t now,
+    struct store_imip_due *out, size_t max, size_t *n);
+/* The earliest next_retry of the user's deferred rows; STORE_NOTFOUND
+ * when none is waiting. */
+int store_imip_next_retry(struct store *, int64_t user_id, int64_t *when);
 
 #endif

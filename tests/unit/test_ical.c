@@ -31,6 +31,10 @@ static const struct {
 	{ "timed event", EV("DTSTART:20260110T100000Z\nDTEND:"
 	    "20260110T110000Z\n"), NULL, "VEVENT", T0110_10 - DAY,
 	    T0110_11 + DAY },
+	/* Apple Calendar sends an empty URL: valid, nothing lost. */
+	{ "Apple's empty URL", EV("DTSTART:20260110T100000Z\nDTEND:"
+	    "20260110T110000Z\nURL;VALUE=URI:\n"), NULL, "VEVENT",
+	    T0110_10 - DAY, T0110_11 + DAY },
 	{ "all-day event", EV("DTSTART;VALUE=DATE:20260110\n"), NULL,
 	    "VEVENT", T0110_00 - DAY, T0110_00 + 2 * DAY },
 	{ "floating event", EV("DTSTART:20260110T100000\nDURATION:PT1H\n"),

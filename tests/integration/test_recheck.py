@@ -1,0 +1,240 @@
+#!/usr/bin/python3
+"""
+tests/integration/test_recheck.py: "Check again", end to end, with every
+part real (e2e.py): unbound serving the test zones, a private Dovecot,
+`calgate serve` polling alice's INBOX over IMAP IDLE.
+
+A Google-Workspace-shaped invitation (d=google.com plus the tenant's
+gappssmtp.com signature, no DMARC record) arrives while alice's policy
+is require = dmarc: skipped, reason dmarc-none, with a hint naming the
+setting. The operator changes the file (policy.require = dkim,
+policy.dkim_signers = google-workspace) and reloads, once with
+POST /api/reload and once with SIGHUP (and a broken file once, refused);
+"Check again" then accepts the invitation and it is in alice's calendar
+over CalDAV. Along the way: bob cannot recheck alice's invitation, CSRF
+refusals hold, /metrics counts the decisions, and no response carries a
+secret. CALGATE_BIN=build-san/calgate runs it under ASan+UBSan.
+"""
+import os
+import re
+import sqlite3
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import e2e  # noqa: E402
+from test_api import prom_check  # noqa: E402
+
+passed = failed = 0
+
+
+def check(cond, what):
+    global passed, failed
+    if cond:
+        passed += 1
+        print("ok  ", what, flush=True)
+    else:
+        failed += 1
+        print("FAIL:", what, flush=True)
+    return cond
+
+
+QUERY = b"""<?xml version="1.0" encoding="utf-8"?>
+<C:calendar-query xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav">
+ <D:prop><D:getetag/><C:calendar-data/></D:prop>
+ <C:filter><C:comp-filter name="VCALENDAR">
+  <C:comp-filter name="VEVENT"/></C:comp-filter></C:filter>
+</C:calendar-query>"""
+CAL = "/dav/calendars/alice/default/"
+
+
+def calendar_uids(s):
+    """The UIDs of the events in alice's default calendar (REPORT)."""
+    st, _, body = s.request("REPORT", CAL, "alice",
+                            {"Depth": "1",
+                             "Content-Type": "application/xml"}, QUERY)
+    if st != 207:
+        return None
+    return sorted(re.findall(r"UID:([^\r\n&<]+)", body.decode()))
+
+
+def recheck(s, row_id, user="alice", headers=None):
+    return s.post("/api/invitations/%d/recheck" % row_id, user, headers)
+
+
+def main():
+    try:
+        with e2e.Stack() as s:
+            run(s)
+    except Exception as e:      # a broken setup is a failure, not a crash
+        import traceback
+        traceback.print_exc()
+        check(False, "setup or run: %r" % e)
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+def by_uid(uid):
+    return lambda r: r["uid"] == uid
+
+
+def run(s):
+    # ---- the account, as the poller reports it
+    check(s.wait_state("alice", "idle"), "alice's mailbox is watched (IDLE)")
+    a = s.account("alice")
+    check(a and a["last_ok"] and a["detail"] is None and
+          a["mailbox"] == "INBOX" and a["host"] == "127.0.0.1",
+          "account: last check, mailbox, host: %r" % a)
+
+    # ---- arrival under require = dmarc: skipped, with a hint
+    s.deliver(s.google_invite("g1@partner-firm.fi"))
+    s.deliver(s.google_invite("g2@partner-firm.fi"))
+    g1 = s.wait_row(by_uid("g1@partner-firm.fi"))
+    g2 = s.wait_row(by_uid("g2@partner-firm.fi"))
+    if not check(g1 and g2, "both invitations recorded within 10 s"):
+        print(s.logtext())
+        return
+    check(g1["decision"] == "skip" and g1["reason"] == "dmarc-none",
+          "skipped: dmarc-none (%s/%s)" % (g1["decision"], g1["reason"]))
+    hint = g1["hint"] or ""
+    check(re.search(r"require ?= ?dkim", hint) and
+          "google-workspace" in hint,
+          "hint names require = dkim and google-workspace: %r" % hint)
+    d = g1["detail"] or {}
+    check(sorted((x["domain"], x["result"], x["aligned"])
+                 for x in d.get("dkim", [])) ==
+          [("google.com", "pass", False), (e2e.TENANT, "pass", False)],
+          "detail: both signatures pass, neither aligned")
+    check(d.get("dmarc") == {"result": "none", "policy": None},
+          "detail: no DMARC record")
+    check(g1["from"] == e2e.FROM and g1["summary"] == "Planning meeting" and
+          g1["method"] == "REQUEST" and g1["can_recheck"] is True,
+          "row: from, summary, method, can_recheck")
+    check(calendar_uids(s) == [], "nothing in alice's calendar yet")
+
+    # ---- who may check again, and how
+    st, body = recheck(s, g1["id"])
+    check(st == 200 and body["invitation"]["decision"] == "skip" and
+          body["invitation"]["attempts"] == 1,
+          "check again, same policy: still skipped (%d)" % st)
+    st, _ = recheck(s, g1["id"], "bob")
+    check(st == 404, "bob cannot check alice's invitation again (%d)" % st)
+    check(not any(r["id"] in (g1["id"], g2["id"]) for r in s.rows("bob")),
+          "bob does not see alice's invitations")
+    st, _, data = s.request("GET", "/api/invitations/%d" % g1["id"], "bob")
+    check(st == 404 and b"partner-firm" not in data,
+          "bob cannot read alice's invitation by id (%d)" % st)
+    for what, h in (("no token", {"X-CSRF-Token": ""}),
+                    ("wrong token", {"X-CSRF-Token": "0" * 64}),
+                    ("bob's token", {"X-CSRF-Token": s.token("bob")}),
+                    ("cross-origin", {"Origin": "http://evil.example"}),
+                    ("empty Origin", {"Origin": ""})):
+        st, _ = recheck(s, g1["id"], headers=h)
+        check(st == 403, "CSRF: %s -> 403 (%d)" % (what, st))
+    st, _ = s.post("/api/reload", "alice")
+    check(st == 403, "alice may not reload (%d)" % st)
+
+    # ---- the operator relaxes alice's policy; POST /api/reload
+    s.write_config(alice_policy=e2e.RELAXED)
+    st, body = s.reload_http()
+    check(st == 200 and body == {"ok": True}, "POST /api/reload (%d)" % st)
+    st, body = recheck(s, g1["id"])
+    inv = (body or {}).get("invitation") or {}
+    check(st == 200 and inv.get("decision") == "accept" and
+          inv.get("reason") == "dkim-relaxed" and not inv.get("can_recheck"),
+          "check again after the reload: accepted (%d %s/%s)" % (
+              st, inv.get("decision"), inv.get("reason")))
+    check(calendar_uids(s) == ["g1@partner-firm.fi"],
+          "the event is in alice's calendar (REPORT)")
+    st, _, ics = s.request("GET", CAL + "g1@partner-firm.fi.ics", "alice")
+    check(st == 200 and b"SUMMARY:Planning meeting" in ics and
+          b"METHOD:" not in ics, "GET of the event (%d)" % st)
+    st, _ = recheck(s, g1["id"])
+    check(st == 409, "an accepted invitation is not checked again (%d)" % st)
+    a = s.account("alice")
+    check(a["counts_7d"]["accepted"] == 1 and a["counts_7d"]["skipped"] == 1
+          and a["calendars"][0]["events"] == 1,
+          "counts and event count follow: %r" % a)
+
+    # ---- SIGHUP: back to dmarc, then relaxed again
+    s.write_config(alice_policy=e2e.STRICT)
+    check(s.sighup(), "SIGHUP reload logged")
+    st, body = recheck(s, g2["id"])
+    check(st == 200 and body["invitation"]["decision"] == "skip",
+          "after SIGHUP to require = dmarc: still skipped")
+    s.write_config(alice_policy=e2e.RELAXED)
+    check(s.sighup(), "second SIGHUP reload logged")
+    st, body = recheck(s, g2["id"])
+    check(st == 200 and body["invitation"]["decision"] == "accept",
+          "after SIGHUP to the relaxed policy: accepted")
+    # new mail is judged by the new policy too
+    s.deliver(s.google_invite("g3@partner-firm.fi"))
+    g3 = s.wait_row(by_uid("g3@partner-firm.fi"))
+    check(g3 and g3["decision"] == "accept",
+          "a new invitation is accepted on arrival")
+    check(calendar_uids(s) == ["g1@partner-firm.fi", "g2@partner-firm.fi",
+                               "g3@partner-firm.fi"],
+          "three events in the calendar: %r" % calendar_uids(s))
+
+    # ---- a broken file on SIGHUP: refused, the old one stays in force
+    with open(s.conf, "a") as f:
+        f.write("bogus_key = 1\n")
+    n = s.logtext().count("config reload refused")
+    s.proc.send_signal(e2e.signal.SIGHUP)
+    check(e2e.wait_for(10, lambda: s.logtext().count(
+        "config reload refused") > n), "broken file refused (logged)")
+    st, r = s.get_json("/api/status", "root")
+    check(r and r["reload_error"] and "bogus_key" in r["reload_error"],
+          "reload error shown to the admin")
+    s.deliver(s.google_invite("g4@partner-firm.fi"))
+    g4 = s.wait_row(by_uid("g4@partner-firm.fi"))
+    check(g4 and g4["decision"] == "accept",
+          "the previous configuration stays in force")
+    s.write_config(alice_policy=e2e.RELAXED)
+    check(s.sighup(), "fixed file reloads")
+
+    # ---- the store keeps a message only while it can be checked again
+    db = sqlite3.connect(os.path.join(s.tmp, "data", "calgate.db"),
+                         timeout=10)
+    kept = db.execute("SELECT count(*) FROM imip_log WHERE raw IS NOT NULL "
+                      "AND decision IN ('accept', 'ignore')").fetchone()[0]
+    db.close()
+    check(kept == 0, "accepted rows keep no raw message (%d do)" % kept)
+
+    # ---- /metrics
+    st, _, _ = s.request("GET", "/metrics", "alice")
+    check(st == 403, "metrics: admin only")
+    st, h, m = s.request("GET", "/metrics", "root")
+    errs, fams = prom_check(m.decode("utf-8", "replace"))
+    check(st == 200 and errs == [], "metrics parse strictly: %s" % errs[:3])
+    dec = {(lb.get("decision"), lb.get("reason")): v for _, lb, v in
+           fams.get("calgate_imip_decisions_total", [])}
+    check(dec.get(("skip", "dmarc-none"), 0) == 4,
+          "skip/dmarc-none counted: %r" % dec)
+    check(dec.get(("accept", "dkim-relaxed"), 0) == 4,
+          "accept/dkim-relaxed counted: %r" % dec)
+    polls = sum(v for _, _, v in fams.get("calgate_imap_polls_total", []))
+    check(polls >= 1, "IMAP polls counted (%s)" % polls)
+    dkim = [v for n_, lb, v in fams.get("calgate_dkim_verify_seconds", [])
+            if n_.endswith("_count")]
+    check(dkim and sum(dkim) >= 8, "DKIM verifications timed: %r" % dkim)
+
+    # ---- nothing secret in any response
+    leaks = s.leaks()
+    check(not leaks, "no secret in any response: %s" % leaks)
+
+    # ---- the log, and a clean stop
+    s.proc.send_signal(e2e.signal.SIGTERM)
+    try:
+        s.proc.wait(10)
+    except e2e.subprocess.TimeoutExpired:
+        pass
+    log = s.logtext()
+    check(e2e.IMAP_SECRET not in log and e2e.PASSWORD not in log,
+          "no secret in the log")
+    check(not re.search(r"Sanitizer|runtime error:", log),
+          "no sanitizer report:\n" + log[-3000:])
+    check(s.proc.returncode == 0, "clean exit (%s)" % s.proc.returncode)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
