@@ -1,12 +1,18 @@
 /*
- * server/ical.c: validation and indexing of calendar object resources.
- * The time span is deliberately conservative: a recurring object without
- * a computed end is indexed as unbounded, so a time-range prefilter never
- * drops an object that a full evaluation would match.
+ * server/ical.c: validation and indexing of calendar object resources,
+ * and the recurrence engine (ical_instances) that webdav/query.c builds
+ * time-range filters, expand and free-busy on. The time span is
+ * deliberately conservative: a recurring object without a computed end
+ * is indexed as unbounded, so a time-range prefilter never drops an
+ * object that a full evaluation would match. Floating and DATE values
+ * are read as UTC and the indexed span is widened by a day for them.
+ * TZIDs resolve to the system zone data first, then to the object's own
+ * VTIMEZONE; an unknown TZID is read as floating.
  */
 #include "server/ical.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <libical/ical.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,8 +25,9 @@
  * walk here uses its own icalcompiter.
  */
 #define FOREACH_COMP(c, parent, kind)					\
-	for (icalcompiter c##_it = icalcomponent_begin_component(parent,	\
-	    kind); ((c) = icalcompiter_deref(&c##_it)) != NULL;		\
+	for (icalcompiter c##_it =					\
+	    icalcomponent_begin_component(parent, kind);		\
+	    ((c) = icalcompiter_deref(&c##_it)) != NULL;		\
 	    icalcompiter_next(&c##_it))
 
 void
@@ -274,7 +281,7 @@ struct expand {
 	struct icaltimetype dtstart;
 	int64_t dtstart_utc;
 	int64_t qs, qe;
-	int64_t lead, tail;		/* hull before / after an instance start */
+	int64_t lead, tail;		/* hull before / after a start */
 	int end_kind;
 	int64_t len;			/* end - start of the master */
 	struct occ *v;
@@ -310,7 +317,7 @@ tzid_plausible(const char *s)
  * A hostile FREQ=SECONDLY observance would otherwise make libical build
  * billions of transitions.
  */
-static int
+static icalcomponent *
 vtimezone_sane(icalcomponent *root, const char *tzid)
 {
 	icalcomponent *tz, *ob;
@@ -325,7 +332,7 @@ vtimezone_sane(icalcomponent *root, const char *tzid)
 			continue;
 		FOREACH_COMP(ob, tz, ICAL_ANY_COMPONENT) {
 			if (++nob > 64)
-				return 0;
+				return NULL;
 			for (p = icalcomponent_get_first_property(ob,
 			    ICAL_RRULE_PROPERTY); p; p =
 			    icalcomponent_get_next_property(ob,
@@ -334,33 +341,93 @@ vtimezone_sane(icalcomponent *root, const char *tzid)
 				    icalproperty_get_rrule(p);
 
 				if (r.freq != ICAL_YEARLY_RECURRENCE)
-					return 0;
+					return NULL;
 			}
 			for (p = icalcomponent_get_first_property(ob,
 			    ICAL_RDATE_PROPERTY); p; p =
 			    icalcomponent_get_next_property(ob,
 			    ICAL_RDATE_PROPERTY))
 				if (++nrd > 1000)
-					return 0;
+					return NULL;
 			p = icalcomponent_get_first_property(ob,
 			    ICAL_DTSTART_PROPERTY);
 			if (p == NULL ||
 			    icalproperty_get_dtstart(p).year < 1000)
-				return 0;
+				return NULL;
 		}
-		return 1;
+		return tz;
 	}
-	return 0;
+	return NULL;
 }
 
 /*
- * The zone a DATE-TIME property is in: UTC, the object's own VTIMEZONE
- * (Outlook's Windows zone names only work this way), else the system
- * zone of that name; NULL means floating, read as UTC.
+ * Objects from Outlook carry their own VTIMEZONE under a Windows name
+ * ("W. Europe Standard Time", observances from 1601); libical expands it
+ * anew for every parsed object, several milliseconds each. Identical
+ * definitions share one icaltimezone, kept for the life of the process.
+ * The table only grows (a zone in use is never freed); once full, new
+ * definitions are simply not cached.
+ */
+#define ICAL_TZ_CACHE		64
+#define ICAL_TZ_MAX_TEXT	16384
+
+static struct {
+	char *text;			/* owned: the VTIMEZONE as iCalendar */
+	icaltimezone *zone;		/* owned, never freed */
+} tz_cache[ICAL_TZ_CACHE];
+static size_t tz_cached;
+static pthread_mutex_t tz_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static icaltimezone *
+shared_zone(icalcomponent *vtz)
+{
+	char *text = icalcomponent_as_ical_string_r(vtz);
+	icaltimezone *z = NULL;
+	icalcomponent *copy;
+	size_t i;
+
+	if (text == NULL || strlen(text) > ICAL_TZ_MAX_TEXT) {
+		icalmemory_free_buffer(text);
+		return NULL;
+	}
+	pthread_mutex_lock(&tz_lock);
+	for (i = 0; i < tz_cached; i++)
+		if (strcmp(tz_cache[i].text, text) == 0) {
+			z = tz_cache[i].zone;
+			goto out;
+		}
+	if (tz_cached == ICAL_TZ_CACHE)
+		goto out;
+	copy = icalcomponent_new_clone(vtz);
+	z = icaltimezone_new();
+	tz_cache[tz_cached].text = strdup(text);
+	if (copy == NULL || z == NULL || tz_cache[tz_cached].text == NULL ||
+	    !icaltimezone_set_component(z, copy)) {
+		if (z)
+			icaltimezone_free(z, 1);
+		else if (copy)
+			icalcomponent_free(copy);
+		free(tz_cache[tz_cached].text);
+		tz_cache[tz_cached].text = NULL;
+		z = NULL;
+		goto out;
+	}
+	tz_cache[tz_cached++].zone = z;
+out:
+	pthread_mutex_unlock(&tz_lock);
+	icalmemory_free_buffer(text);
+	return z;
+}
+
+/*
+ * The zone a DATE-TIME property is in: UTC, the system zone of that name,
+ * else the object's own VTIMEZONE (Outlook's Windows zone names only work
+ * this way); NULL means floating, read as UTC.
  */
 static icaltimezone *
 prop_zone(icalcomponent *root, icalproperty *p, struct icaltimetype t)
 {
+	icalcomponent *vtz;
 	icalparameter *tp;
 	icaltimezone *z = NULL;
 	const char *tzid;
@@ -372,13 +439,20 @@ prop_zone(icalcomponent *root, icalproperty *p, struct icaltimetype t)
 	tp = icalproperty_get_first_parameter(p, ICAL_TZID_PARAMETER);
 	if (tp == NULL || (tzid = icalparameter_get_tzid(tp)) == NULL)
 		return NULL;
-	if (root && vtimezone_sane(root, tzid))
-		z = icalcomponent_get_timezone(root, tzid);
-	if (z == NULL && tzid_plausible(tzid)) {
+	/*
+	 * An IANA name is read from the system zone data, shared by every
+	 * request: expanding each object's own copy of the same VTIMEZONE
+	 * costs about a millisecond per object and per query.
+	 */
+	if (tzid_plausible(tzid))
 		z = icaltimezone_get_builtin_timezone(tzid);
-		if (z == NULL && tzid[0] == '/')
-			z = icaltimezone_get_builtin_timezone_from_tzid(tzid);
+	if (z == NULL && root && (vtz = vtimezone_sane(root, tzid)) != NULL) {
+		z = shared_zone(vtz);
+		if (z == NULL)
+			z = icalcomponent_get_timezone(root, tzid);
 	}
+	if (z == NULL && tzid[0] == '/' && tzid_plausible(tzid))
+		z = icaltimezone_get_builtin_timezone_from_tzid(tzid);
 	return z;
 }
 
@@ -496,6 +570,39 @@ days_from_civil(int64_t y, int m, int d)
 	return era * 146097 + (int64_t)doe - 719468;
 }
 
+static void
+civil_from_days(int64_t d, int *y, int *m, int *md)
+{
+	int64_t z = d + 719468, era, doe, yoe, doy, mp;
+
+	era = (z >= 0 ? z : z - 146096) / 146097;
+	doe = z - era * 146097;
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	*md = (int)(doy - (153 * mp + 2) / 5 + 1);
+	*m = (int)(mp < 10 ? mp + 3 : mp - 9);
+	*y = (int)(yoe + era * 400 + (*m <= 2));
+}
+
+/* 1 = Sunday .. 7 = Saturday, as libical counts */
+static int
+weekday_of(int64_t d)
+{
+	return (int)(((d % 7) + 7 + 4) % 7) + 1;
+}
+
+static int
+in_weekdays(const struct icalrecurrencetype *r, int64_t d)
+{
+	int wd = weekday_of(d);
+
+	for (int i = 0; r->by_day[i] != ICAL_RECURRENCE_ARRAY_MAX; i++)
+		if ((int)icalrecurrencetype_day_day_of_week(r->by_day[i]) == wd)
+			return 1;
+	return 0;
+}
+
 static int
 in_list(const short *a, int v, int size_for_negative)
 {
@@ -522,21 +629,12 @@ daily_satisfiable(const struct icalrecurrencetype *r,
 		if (icalrecurrencetype_day_position(r->by_day[i]) != 0)
 			return 0;
 	for (int64_t d = d0; d < d0 + 28 * 366; d++) {
-		int64_t y, z = d + 719468, era, doe, yoe, doy, mp;
-		int m, md, dim, diy, wd;
+		int y, m, md, dim, diy, wd;
 
-		/* civil date of day number d (proleptic Gregorian) */
-		era = (z >= 0 ? z : z - 146096) / 146097;
-		doe = z - era * 146097;
-		yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-		doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-		mp = (5 * doy + 2) / 153;
-		md = (int)(doy - (153 * mp + 2) / 5 + 1);
-		m = (int)(mp < 10 ? mp + 3 : mp - 9);
-		y = yoe + era * 400 + (m <= 2);
-		dim = icaltime_days_in_month(m, (int)y);
-		diy = icaltime_days_in_year((int)y);
-		wd = (int)(((d % 7) + 7 + 4) % 7) + 1;	/* 1 = Sunday */
+		civil_from_days(d, &y, &m, &md);
+		dim = icaltime_days_in_month(m, y);
+		diy = icaltime_days_in_year(y);
+		wd = weekday_of(d);
 		if (has_by(r->by_month) && !in_list(r->by_month, m, 12))
 			continue;
 		if (has_by(r->by_month_day) &&
@@ -856,6 +954,167 @@ read_rdates(struct expand *x)
 	}
 }
 
+/*
+ * The rules clients write most (DAILY, WEEKLY with or without weekdays,
+ * MONTHLY and YEARLY on DTSTART's day, any INTERVAL, COUNT, UNTIL) are
+ * stepped here with plain date arithmetic: libical's iterator goes
+ * through ICU calendars and costs tens of microseconds per instance,
+ * which dominated calendar-query. Anything else goes to libical.
+ * test_query compares both on a table of rules.
+ */
+static int ical_fast_recur = 1;
+
+void
+ical_set_fast_recur(int on)
+{
+	ical_fast_recur = on;
+}
+
+static int
+simple_rule(const struct icalrecurrencetype *r)
+{
+	if (r->interval < 1 || r->rscale != NULL || has_by(r->by_second) ||
+	    has_by(r->by_minute) || has_by(r->by_hour) ||
+	    has_by(r->by_month_day) || has_by(r->by_year_day) ||
+	    has_by(r->by_week_no) || has_by(r->by_month) ||
+	    has_by(r->by_set_pos))
+		return 0;
+	switch (r->freq) {
+	case ICAL_DAILY_RECURRENCE:
+	case ICAL_MONTHLY_RECURRENCE:
+	case ICAL_YEARLY_RECURRENCE:
+		return !has_by(r->by_day);
+	case ICAL_WEEKLY_RECURRENCE:
+		for (int i = 0; r->by_day[i] != ICAL_RECURRENCE_ARRAY_MAX;
+		    i++)
+			if (icalrecurrencetype_day_position(r->by_day[i]) != 0)
+				return 0;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+struct fast {
+	struct expand *x;
+	int64_t until;
+	long count, n;		/* COUNT (0: none) and instances so far */
+	int stop;
+};
+
+/* One candidate day at DTSTART's wall-clock time; sets f->stop at the end. */
+static void
+fast_day(struct fast *f, int64_t day)
+{
+	struct expand *x = f->x;
+	struct icaltimetype t = x->dtstart;
+	int64_t u;
+	int y, m, md;
+
+	if (f->count && f->n >= f->count) {
+		f->stop = 1;
+		return;
+	}
+	civil_from_days(day, &y, &m, &md);
+	if (y > 9999) {
+		f->stop = 1;
+		return;
+	}
+	t.year = y;
+	t.month = m;
+	t.day = md;
+	u = tt_utc(t, x->zone);
+	if (u > f->until || u - x->lead > x->qe) {
+		f->stop = 1;
+		return;
+	}
+	f->n++;
+	if (budget_spent(x) || consider(x, t, u, 0, 0)) {
+		give_up(x, u - x->lead);
+		f->stop = 1;
+	}
+}
+
+/* The first period index worth generating for the window. */
+static int64_t
+fast_skip(const struct expand *x, int64_t first_day, int64_t period_days)
+{
+	int64_t w, k;
+
+	if (x->qs == INT64_MIN)
+		return 0;
+	w = (x->qs - x->tail) / ICAL_DAY - 3;	/* zones, rounding */
+	k = (w - first_day) / period_days;
+	return k > 0 ? k : 0;
+}
+
+static void
+fast_rule(struct expand *x, const struct icalrecurrencetype *r,
+    int64_t until)
+{
+	struct fast f = { x, until, r->count > 0 ? r->count : 0, 0, 0 };
+	struct icaltimetype s = x->dtstart;
+	int64_t d0 = days_from_civil(s.year, s.month, s.day), k, per;
+	int iv = r->interval;
+
+	switch (r->freq) {
+	case ICAL_DAILY_RECURRENCE:
+	case ICAL_WEEKLY_RECURRENCE:
+		per = (r->freq == ICAL_DAILY_RECURRENCE ? 1 : 7) * (int64_t)iv;
+		if (r->freq == ICAL_DAILY_RECURRENCE || !has_by(r->by_day)) {
+			/* one instance per period: COUNT allows the jump */
+			k = fast_skip(x, d0, per);
+			f.n = k;
+			for (; !f.stop; k++)
+				fast_day(&f, d0 + k * per);
+			return;
+		}
+		/* weeks start on WKST; DTSTART's week is period 0 */
+		{
+			int wkst = r->week_start ? (int)r->week_start : 2;
+			int64_t ws = d0 - ((weekday_of(d0) - wkst + 7) % 7);
+
+			k = f.count ? 0 : fast_skip(x, ws, per);
+			for (; !f.stop; k++)
+				for (int i = 0; i < 7 && !f.stop; i++) {
+					int64_t d = ws + k * per + i;
+
+					if (d < d0 || !in_weekdays(r, d))
+						continue;
+					fast_day(&f, d);
+				}
+		}
+		return;
+	case ICAL_MONTHLY_RECURRENCE:
+		k = f.count ? 0 : fast_skip(x, d0, 31 * (int64_t)iv);
+		for (; !f.stop; k++) {
+			int64_t mi = (int64_t)s.year * 12 + s.month - 1 +
+			    k * iv;
+			int y = (int)(mi / 12), m = (int)(mi % 12) + 1;
+
+			if (y > 9999)
+				return;
+			if (s.day <= icaltime_days_in_month(m, y))
+				fast_day(&f, days_from_civil(y, m, s.day));
+		}
+		return;
+	case ICAL_YEARLY_RECURRENCE:
+		k = f.count ? 0 : fast_skip(x, d0, 366 * (int64_t)iv);
+		for (; !f.stop; k++) {
+			int y = s.year + (int)(k * iv);
+
+			if (k * iv > 9999 - s.year)
+				return;
+			if (s.day <= icaltime_days_in_month(s.month, y))
+				fast_day(&f, days_from_civil(y, s.month,
+				    s.day));
+		}
+		return;
+	default:
+		return;
+	}
+}
+
 static void
 read_rule(struct expand *x, icalproperty *p)
 {
@@ -877,6 +1136,15 @@ read_rule(struct expand *x, icalproperty *p)
 		if (r.until.is_date && !x->dtstart.is_date)
 			until += ICAL_DAY - 1;
 		r.until = icaltime_null_time();
+	}
+	if (ical_fast_recur && simple_rule(&r)) {
+		if (r.count == 0 && until == INT64_MAX &&
+		    x->qe == INT64_MAX) {
+			give_up(x, x->dtstart_utc - x->lead);
+			return;
+		}
+		fast_rule(x, &r, until);
+		return;
 	}
 	/* An endless rule over an endless window: nothing to count. */
 	if (r.count == 0 && until == INT64_MAX && x->qe == INT64_MAX) {

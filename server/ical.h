@@ -101,6 +101,9 @@ int ical_instances(struct icalcomponent_impl *root,
 int ical_instance_overlaps(const struct ical_instance *, int64_t start,
     int64_t end);
 
+/* Tests only: 0 sends every rule through libical's own iterator. */
+void ical_set_fast_recur(int on);
+
 /* UTC of a DATE / DATE-TIME property value, honouring its TZID. */
 int64_t ical_prop_utc(struct icalcomponent_impl *root,
     struct icalproperty_impl *prop, int *is_date);

@@ -369,11 +369,11 @@ static const struct {
 	    "start=\"20260110T094500Z\" end=\"20260110T094600Z\"/>"
 	    "</C:comp-filter>"), 1 },
 	{ "no alarm at 10:00", FEV("<C:comp-filter name=\"VALARM\">"
-	    "<C:time-range start=\"20260110T100000Z\" end=\"20260110T100100Z\"/>"
-	    "</C:comp-filter>"), 0 },
+	    "<C:time-range start=\"20260110T100000Z\" "
+	    "end=\"20260110T100100Z\"/></C:comp-filter>"), 0 },
 	{ "prop time-range on DTSTAMP", FEV("<C:prop-filter name=\"DTSTAMP\">"
-	    "<C:time-range start=\"20260101T000000Z\" end=\"20260102T000000Z\"/>"
-	    "</C:prop-filter>"), 1 },
+	    "<C:time-range start=\"20260101T000000Z\" "
+	    "end=\"20260102T000000Z\"/></C:prop-filter>"), 1 },
 	{ "range and text together", FEV("<C:time-range start="
 	    "\"20260110T000000Z\" end=\"20260111T000000Z\"/><C:prop-filter "
 	    "name=\"SUMMARY\"><C:text-match>team</C:text-match>"
@@ -406,6 +406,14 @@ test_filters(void)
 	    "<C:text-match>moved</C:text-match></C:prop-filter>"), weekly) == 0,
 	    "master instance does not take the override's SUMMARY");
 	check(match_filter(FEV(""), "garbage") == 0, "bad ics never matches");
+	/* VTIMEZONEs skipped for speed stay visible to filters naming them */
+	check(match_filter(F("<C:comp-filter name=\"VTIMEZONE\"><C:prop-filter "
+	    "name=\"TZID\"><C:text-match>Helsinki</C:text-match>"
+	    "</C:prop-filter></C:comp-filter>"), weekly) == 1,
+	    "VTIMEZONE comp-filter");
+	check(match_filter(F("<C:comp-filter name=\"VTIMEZONE\">"
+	    "<C:is-not-defined/></C:comp-filter>"), weekly) == 0,
+	    "VTIMEZONE is defined");
 	free(weekly);
 }
 
@@ -537,12 +545,14 @@ test_calendar_data(void)
 		check(strstr(out, "RECURRENCE-ID:20260119T080000Z"),
 		    "moved instance keeps its RID in UTC");
 		check(strstr(out, "DTSTART:20260121T130000Z"), "moved start");
-		check(strstr(out, "RECURRENCE-ID:20260126T080000Z"), "rid 26th");
+		check(strstr(out, "RECURRENCE-ID:20260126T080000Z"),
+		    "rid 26th");
 		check(!strstr(out, "20260112T080000Z"), "EXDATE honoured");
 		check(!strstr(out, "RRULE") && !strstr(out, "EXDATE") &&
 		    !strstr(out, "VTIMEZONE") && !strstr(out, "TZID"),
 		    "no rule, zone or TZID left");
-		check(strstr(out, "DTEND:20260105T090000Z") != NULL, "DTEND UTC");
+		check(strstr(out, "DTEND:20260105T090000Z") != NULL,
+		    "DTEND UTC");
 	}
 	free(out);
 
@@ -769,6 +779,69 @@ test_skip_ahead(void)
 	}
 }
 
+/*
+ * The date-arithmetic fast path in server/ical.c against libical's own
+ * iterator: same instances, for every simple rule shape, with COUNT,
+ * UNTIL, intervals, month ends, leap days, zones and DST.
+ */
+static void
+test_fast_path(void)
+{
+	static const char *const rules[] = {
+		"FREQ=DAILY", "FREQ=DAILY;INTERVAL=3", "FREQ=DAILY;COUNT=400",
+		"FREQ=DAILY;INTERVAL=2;COUNT=300",
+		"FREQ=DAILY;UNTIL=20260615T000000Z",
+		"FREQ=WEEKLY", "FREQ=WEEKLY;INTERVAL=2;COUNT=40",
+		"FREQ=WEEKLY;BYDAY=MO,WE,FR",
+		"FREQ=WEEKLY;BYDAY=TU,TH;COUNT=150",
+		"FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,SU",
+		"FREQ=WEEKLY;INTERVAL=3;BYDAY=SA,SU;WKST=SU",
+		"FREQ=WEEKLY;INTERVAL=2;BYDAY=SA,MO;WKST=SU;COUNT=90",
+		"FREQ=WEEKLY;BYDAY=SU;UNTIL=20260405T000000Z",
+		"FREQ=MONTHLY", "FREQ=MONTHLY;INTERVAL=5",
+		"FREQ=MONTHLY;COUNT=90",
+		"FREQ=YEARLY", "FREQ=YEARLY;INTERVAL=4", "FREQ=YEARLY;COUNT=12",
+	};
+	static const char *const starts[] = {
+		"DTSTART;TZID=Europe/Helsinki:20190131T093000",
+		"DTSTART;TZID=America/New_York:20200229T013000",
+		"DTSTART:20180103T230000Z", "DTSTART;VALUE=DATE:20200229",
+		"DTSTART:20251231T120000", "DTSTART;VALUE=DATE:20260330",
+	};
+	const char *req = CD("<C:expand start=\"20260101T000000Z\" end="
+	    "\"20270301T000000Z\"/>");
+
+	for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++)
+		for (size_t j = 0; j < sizeof starts / sizeof starts[0]; j++) {
+			char ics[1024], err[256], *a, *b;
+			struct ical_object oa, ob;
+
+			snprintf(ics, sizeof ics, "BEGIN:VCALENDAR\nVERSION:2.0"
+			    "\nPRODID:x\nBEGIN:VEVENT\nUID:x\nDTSTAMP:"
+			    "20200101T000000Z\n%s\nRRULE:%s\nEND:VEVENT\n"
+			    "END:VCALENDAR\n", starts[j], rules[i]);
+			ical_set_fast_recur(1);
+			a = cdata(req, ics, err, sizeof err);
+			ical_object_check(ics, strlen(ics), &oa, err,
+			    sizeof err);
+			ical_set_fast_recur(0);
+			b = cdata(req, ics, err, sizeof err);
+			ical_object_check(ics, strlen(ics), &ob, err,
+			    sizeof err);
+			ical_set_fast_recur(1);
+			check(a && b && strcmp(a, b) == 0, "%s from %s: fast "
+			    "path differs (%d vs %d instances)", rules[i],
+			    starts[j], a ? count(a, "BEGIN:VEVENT") : -1,
+			    b ? count(b, "BEGIN:VEVENT") : -1);
+			check(oa.start == ob.start && oa.end == ob.end,
+			    "%s from %s: span differs", rules[i], starts[j]);
+			ical_object_clear(&oa);
+			ical_object_clear(&ob);
+			free(a);
+			free(b);
+		}
+}
+
 int
 main(void)
 {
@@ -781,6 +854,7 @@ main(void)
 	test_freebusy();
 	test_hostile();
 	test_skip_ahead();
+	test_fast_path();
 	icaltimezone_free_builtin_timezones();
 	xmlCleanupParser();
 	return check_done();
