@@ -42,8 +42,9 @@ struct dkim_sigspec {
 	const char *d, *s, *i, *b, *bh, *h;
 	long long l;		/* -1: no l= */
 	long long t, x;		/* -1: absent */
-	char *hnames[DKIM_MAX_H];
+	char *hnames[DKIM_MAX_H];	/* into hblock */
 	size_t nh;
+	char *hblock;
 };
 
 /* Body hashes computed once per message for each (canon, l, hash). */
@@ -74,30 +75,29 @@ dkim_fws(int c)
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
+/* Copies [b, e) trimmed of FWS to *o as a string; advances *o. */
 static char *
-dkim_trimdup(const char *b, const char *e)
+dkim_trimcopy(const char *b, const char *e, char **o)
 {
-	char *s;
+	char *s = *o;
 
 	while (b < e && dkim_fws((unsigned char)*b))
 		b++;
 	while (e > b && dkim_fws((unsigned char)e[-1]))
 		e--;
-	s = malloc((size_t)(e - b) + 1);
-	if (s == NULL)
-		return NULL;
 	memcpy(s, b, (size_t)(e - b));
 	s[e - b] = '\0';
+	*o = s + (e - b) + 1;
 	return s;
 }
 
+/* All names and values of one list share one allocation, names[0]. */
 void
 dkim_tags_free(char **names, char **values, int n)
 {
-	for (int i = 0; i < n; i++) {
-		free(names[i]);
-		free(values[i]);
-	}
+	(void)values;
+	if (n > 0)
+		free(names[0]);
 }
 
 int
@@ -105,8 +105,15 @@ dkim_tags(const char *s, size_t len, char **names, char **values,
     char *err, size_t errlen)
 {
 	const char *p = s, *end = s + len;
+	char *block, *o;
 	int n = 0;
 
+	/* every copy is a piece of s plus its NUL */
+	block = o = malloc(len + 2 * DKIM_MAX_TAGS + 1);
+	if (block == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
 	while (p < end) {
 		const char *nb, *ne, *vb, *ve;
 
@@ -141,14 +148,8 @@ dkim_tags(const char *s, size_t len, char **names, char **values,
 			    DKIM_MAX_TAGS);
 			goto bad;
 		}
-		names[n] = dkim_trimdup(nb, ne);
-		values[n] = dkim_trimdup(vb, ve);
-		if (names[n] == NULL || values[n] == NULL) {
-			free(names[n]);
-			free(values[n]);
-			snprintf(err, errlen, "out of memory");
-			goto bad;
-		}
+		names[n] = dkim_trimcopy(nb, ne, &o);
+		values[n] = dkim_trimcopy(vb, ve, &o);
 		n++;
 		for (int i = 0; i < n - 1; i++) {
 			if (!strcmp(names[i], names[n - 1])) {
@@ -160,9 +161,11 @@ dkim_tags(const char *s, size_t len, char **names, char **values,
 			}
 		}
 	}
+	if (n == 0)
+		free(block);
 	return n;
 bad:
-	dkim_tags_free(names, values, n);
+	free(block);
 	return -1;
 }
 
@@ -664,8 +667,8 @@ dkim_lower_copy(char *dst, size_t n, const char *src)
 static void
 dkim_spec_free(struct dkim_sigspec *sp)
 {
-	for (size_t i = 0; i < sp->nh; i++)
-		free(sp->hnames[i]);
+	free(sp->hblock);
+	sp->hblock = NULL;
 	sp->nh = 0;
 }
 
@@ -674,7 +677,14 @@ static int
 dkim_split_h(struct dkim_sigspec *sp, struct dkim_sig *o)
 {
 	const char *p = sp->h;
+	char *w;
 
+	/* the names are pieces of h= plus their NULs */
+	sp->hblock = w = malloc(strlen(p) + DKIM_MAX_H + 1);
+	if (w == NULL) {
+		dkim_set(o, DKIM_TEMPERROR, "out of memory");
+		return -1;
+	}
 	while (*p) {
 		const char *e = strchr(p, ':');
 		if (e == NULL)
@@ -684,10 +694,8 @@ dkim_split_h(struct dkim_sigspec *sp, struct dkim_sig *o)
 			    DKIM_MAX_H);
 			return -1;
 		}
-		sp->hnames[sp->nh] = dkim_trimdup(p, e);
-		if (sp->hnames[sp->nh] == NULL ||
-		    sp->hnames[sp->nh][0] == '\0') {
-			free(sp->hnames[sp->nh]);
+		sp->hnames[sp->nh] = dkim_trimcopy(p, e, &w);
+		if (sp->hnames[sp->nh][0] == '\0') {
 			dkim_set(o, DKIM_PERMERROR, "empty name in h=");
 			return -1;
 		}
