@@ -43,6 +43,8 @@ def main():
         with e2e.Stack() as s:
             run(s)
     except Exception as e:      # a broken setup is a failure, not a crash
+        import traceback
+        traceback.print_exc()
         check(False, "setup or run: %r" % e)
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
