@@ -9,13 +9,17 @@ tenant's gappssmtp.com), DNS answers cached, single core:
               DNS answers from a dict
   opendkim    opendkim-testmsg, one process per message (its only
               command-line interface), resolver cache warm
-  calgate/p   `explain` one process per message, for comparison with it
+  calgate/p   `calgate explain` one process per message, for comparison
+              with it ($CALGATE_EXPLAIN overrides the command)
 
-opendkim-testmsg can only use the system resolver, so when run as root the
-script re-runs itself in a private mount+network namespace (unshare -mn)
-with unbound on 127.0.0.1:53 and its own /etc/resolv.conf; nothing outside
-the namespace changes. Not a test: prints a table and whether the targets
-(>= 50x dkimpy, not slower than OpenDKIM) are met.
+Every rate is the best of several rounds (the round least disturbed by
+whatever else the machine runs); the in-process ones are also shown per
+CPU second. opendkim-testmsg can only use the system resolver, so when
+run as root the script re-runs itself in a private mount+network
+namespace (unshare -mn) with unbound on 127.0.0.1:53 and its own
+/etc/resolv.conf; nothing outside the namespace changes. Not a test:
+prints a table and whether the targets (>= 50x dkimpy, not slower than
+OpenDKIM) are met.
 """
 import importlib.util
 import os
@@ -69,12 +73,7 @@ def main():
     try:
         return run(tmp)
     finally:
-        for p in tg.PROCS:
-            p.terminate()
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        tg.stop_all()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -109,10 +108,10 @@ def run(tmp):
 
     # calgate, in process
     out = subprocess.run([os.path.join(ROOT, "build", "tools", "gate_bench"),
-                          "-c", conf, path, "3000"], capture_output=True,
+                          "-c", conf, path, "2000", "5"], capture_output=True,
                          check=True).stdout.decode().split()
     print("calgate decision: %s" % out[0])
-    rows.append(("calgate (in process)", float(out[3])))
+    rows.append(("calgate (in process)", float(out[3]), float(out[4])))
 
     # dkimpy, in process, DNS from a dict
     cache = {}
@@ -124,52 +123,66 @@ def run(tmp):
         return cache[name]
     ok = all(dkim.DKIM(msg).verify(idx=i, dnsfunc=cached) for i in (0, 1))
     print("dkimpy verifies both: %s" % ok)
-    n = 100
-    t = time.perf_counter()
-    for _ in range(n):
-        d = dkim.DKIM(msg)
-        d.verify(idx=0, dnsfunc=cached)
-        d.verify(idx=1, dnsfunc=cached)
-    rows.append(("dkimpy (in process)", rate(n, time.perf_counter() - t)))
+    best = best_cpu = 0.0
+    for _ in range(5):
+        n = 60
+        t, c = time.perf_counter(), time.process_time()
+        for _ in range(n):
+            d = dkim.DKIM(msg)
+            d.verify(idx=0, dnsfunc=cached)
+            d.verify(idx=1, dnsfunc=cached)
+        best = max(best, rate(n, time.perf_counter() - t))
+        best_cpu = max(best_cpu, rate(n, time.process_time() - c))
+    rows.append(("dkimpy (in process)", best, best_cpu))
 
     # one process per message
-    explain = os.environ.get("CALGATE_EXPLAIN",
-                             os.path.join(ROOT, "build", "tools",
-                                          "explain_driver")).split()
-    n = 200
-    t = time.perf_counter()
-    for _ in range(n):
-        subprocess.run(explain + ["-c", conf, path], capture_output=True)
+    if "CALGATE_EXPLAIN" in os.environ:
+        explain = os.environ["CALGATE_EXPLAIN"].split()
+    elif os.access(os.path.join(ROOT, "calgate"), os.X_OK):
+        explain = [os.path.join(ROOT, "calgate"), "explain"]
+    else:
+        explain = [os.path.join(ROOT, "build", "tools", "explain_driver")]
+
+    def per_process(cmd, **kw):
+        best = 0.0
+        for _ in range(3):
+            n = 100
+            t = time.perf_counter()
+            for _ in range(n):
+                subprocess.run(cmd, capture_output=True, **kw)
+            best = max(best, rate(n, time.perf_counter() - t))
+        return best
     rows.append(("calgate explain (process/msg)",
-                 rate(n, time.perf_counter() - t)))
+                 per_process(explain + ["-c", conf, path]), None))
     if IN_NS and os.path.exists(OPENDKIM):
         r = subprocess.run([OPENDKIM], input=msg, capture_output=True)
         print("opendkim-testmsg: exit %d %s" % (r.returncode,
                                                r.stderr.decode().strip()))
-        t = time.perf_counter()
-        for _ in range(n):
-            subprocess.run([OPENDKIM], input=msg, capture_output=True)
         rows.append(("opendkim-testmsg (process/msg)",
-                     rate(n, time.perf_counter() - t)))
+                     per_process([OPENDKIM], input=msg), None))
     else:
         print("opendkim-testmsg: skipped (needs root for unshare, and "
               "opendkim-tools)")
 
-    base = dict(rows)
-    print("%-32s %12s %10s" % ("verifier", "msgs/s", "vs dkimpy"))
-    for name, r in rows:
-        print("%-32s %12.1f %9.1fx" % (name, r,
-                                        r / base["dkimpy (in process)"]))
-    ratio = base["calgate (in process)"] / base["dkimpy (in process)"]
-    print("target >= 50x dkimpy: %s (%.1fx)" % (
-        "met" if ratio >= 50 else "MISSED", ratio))
-    if "opendkim-testmsg (process/msg)" in base:
-        o = base["opendkim-testmsg (process/msg)"]
+    base = {name: r for name, r, _ in rows}
+    dk = base["dkimpy (in process)"]
+    od = base.get("opendkim-testmsg (process/msg)")
+    print("%-32s %10s %10s %10s %12s" % ("verifier", "msgs/s", "vs dkimpy",
+                                          "vs opendkim", "msgs/CPU-s"))
+    for name, r, cpu in rows:
+        print("%-32s %10.1f %9.1fx %10s %12s" % (
+            name, r, r / dk, "%.2fx" % (r / od) if od else "-",
+            "%.1f" % cpu if cpu else "-"))
+    ratio = base["calgate (in process)"] / dk
+    cpu_ratio = rows[0][2] / rows[1][2]
+    print("target >= 50x dkimpy: %s (%.1fx wall, %.1fx CPU)" % (
+        "met" if ratio >= 50 else "MISSED", ratio, cpu_ratio))
+    if od:
+        pp = base["calgate explain (process/msg)"]
         print("target not slower than OpenDKIM: %s (in process %.1fx, "
               "process per message %.2fx)" % (
-                  "met" if base["calgate explain (process/msg)"] >= o
-                  else "MISSED", base["calgate (in process)"] / o,
-                  base["calgate explain (process/msg)"] / o))
+                  "met" if pp >= od else "MISSED",
+                  base["calgate (in process)"] / od, pp / od))
     return 0
 
 

@@ -1,8 +1,11 @@
 /*
- * tests/tools/gate_bench.c: `gate_bench -c FILE MESSAGE.eml N` decides the
- * same message N times on one thread with one gate (DNS answers cached
- * after the first round) and prints "<decision>/<reason> <N> <seconds>
- * <messages per second>". Used by tests/bench/gate_bench.py.
+ * tests/tools/gate_bench.c: `gate_bench -c FILE MESSAGE.eml N [ROUNDS]`
+ * decides the same message N times per round, ROUNDS rounds (default 5),
+ * on one thread with one gate (DNS answers cached after a warm-up) and
+ * prints "<decision>/<reason> <N> <seconds> <messages per second> <CPU
+ * messages per second>" for the fastest round: the best round is the one
+ * least disturbed by whatever else the machine runs. The CPU rate counts
+ * this thread's CPU time only. Used by tests/bench/gate_bench.py.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,44 +37,61 @@ slurp(const char *path, size_t *len)
 	return b;
 }
 
+static double
+secs(const struct timespec *a, const struct timespec *b)
+{
+	return (double)(b->tv_sec - a->tv_sec) +
+	    (double)(b->tv_nsec - a->tv_nsec) / 1e9;
+}
+
 int
 main(int argc, char **argv)
 {
 	struct config *cfg;
 	struct gate *g;
 	struct gate_verdict v;
-	struct timespec a, b;
+	struct timespec a, b, ca, cb;
 	char err[256], *msg;
 	size_t len = 0;
-	long n;
-	double s;
+	long n, rounds = 5;
+	double best = 0, best_cpu = 0;
 
-	if (argc != 5 || strcmp(argv[1], "-c") != 0) {
-		fprintf(stderr, "usage: gate_bench -c FILE MESSAGE.eml N\n");
+	if ((argc != 5 && argc != 6) || strcmp(argv[1], "-c") != 0) {
+		fprintf(stderr, "usage: gate_bench -c FILE MESSAGE.eml N "
+		    "[ROUNDS]\n");
 		return 2;
 	}
 	if (config_load(argv[2], &cfg, stderr) != 0)
 		return 1;
 	msg = slurp(argv[3], &len);
 	n = atol(argv[4]);
+	if (argc == 6)
+		rounds = atol(argv[5]);
 	g = gate_new(cfg->dns_addr, cfg->dns_port, cfg->dns_timeout_ms, err,
 	    sizeof err);
-	if (msg == NULL || g == NULL || n <= 0) {
+	if (msg == NULL || g == NULL || n <= 0 || rounds <= 0) {
 		fprintf(stderr, "gate_bench: %s\n", g ? argv[3] : err);
 		return 1;
 	}
 	gate_decide(g, &cfg->policy, msg, len, &v);	/* warm the cache */
 	gate_verdict_free(&v);
-	clock_gettime(CLOCK_MONOTONIC, &a);
-	for (long i = 0; i < n; i++) {
-		gate_decide(g, &cfg->policy, msg, len, &v);
-		if (i + 1 < n)
-			gate_verdict_free(&v);
+	for (long r = 0; r < rounds; r++) {
+		clock_gettime(CLOCK_MONOTONIC, &a);
+		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ca);
+		for (long i = 0; i < n; i++) {
+			gate_decide(g, &cfg->policy, msg, len, &v);
+			if (i + 1 < n || r + 1 < rounds)
+				gate_verdict_free(&v);
+		}
+		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cb);
+		clock_gettime(CLOCK_MONOTONIC, &b);
+		if ((double)n / secs(&a, &b) > best)
+			best = (double)n / secs(&a, &b);
+		if ((double)n / secs(&ca, &cb) > best_cpu)
+			best_cpu = (double)n / secs(&ca, &cb);
 	}
-	clock_gettime(CLOCK_MONOTONIC, &b);
-	s = (double)(b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) / 1e9;
-	printf("%s/%s %ld %.6f %.1f\n", gate_decision_str(v.decision),
-	    v.reason, n, s, (double)n / s);
+	printf("%s/%s %ld %.6f %.1f %.1f\n", gate_decision_str(v.decision),
+	    v.reason, n, (double)n / best, best, best_cpu);
 	gate_verdict_free(&v);
 	gate_free(g);
 	config_free(cfg);
