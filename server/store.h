@@ -146,6 +146,7 @@ typedef int (*store_object_fn)(void *arg, const struct store_object *);
  * Calls fn for each object in the collection, in name order; with
  * [start,end) given (not INT64_MIN/INT64_MAX), only objects whose indexed
  * span overlaps it. fn returning non-zero stops the walk and is returned.
+ * The object passed to fn is borrowed and valid only during the call.
  */
 int store_object_list(struct store *, int64_t coll_id, int with_data,
     int64_t start, int64_t end, store_object_fn fn, void *arg);

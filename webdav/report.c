@@ -30,6 +30,7 @@ struct report {
 	int bad;			/* calendar-data request refused */
 	char err[200];
 	int64_t maxseq;
+	struct xml_buf href;		/* scratch for object hrefs */
 };
 
 /* Writes calendar-data for an object whose bytes were loaded. */
@@ -80,11 +81,15 @@ object_response(struct report *rp, const struct store_object *o)
 	r.coll = rp->target->coll;	/* borrowed */
 	r.obj = *o;			/* borrowed */
 	r.name = o->name;
-	if (asprintf(&r.href, "%s%s", rp->target->href, o->name) < 0)
+	/* one scratch buffer for every object's href: no malloc per row */
+	rp->href.len = 0;
+	xml_buf_str(&rp->href, rp->target->href);
+	xml_buf_str(&rp->href, o->name);
+	if (rp->href.oom)
 		return -1;
+	r.href = rp->href.p;
 	rc = dav_prop_response(rp->req, &r, rp->pr, calendar_data_hook, rp,
 	    rp->out);
-	free(r.href);
 	return rc;
 }
 
@@ -445,6 +450,7 @@ dav_report(struct http_request *req, struct http_response *resp,
 		http_respond_text(resp, 500, "internal error");
 out:
 	xml_buf_free(&out);
+	xml_buf_free(&rp.href);
 	dav_propreq_free(rp.pr);
 	if (rp.q)
 		query_free(rp.q);

@@ -100,6 +100,15 @@ xml_buf_esc(struct xml_buf *b, const char *s, size_t n)
 	xml_buf_add(b, s + run, n - run);
 }
 
+/* RFC 3986 unreserved plus the sub-delims and ':' '@' '/' of a path. */
+static int
+href_safe(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') || (c != '\0' &&
+	    strchr("-._~/@:+,=!$()*;", c) != NULL);
+}
+
 void
 xml_buf_href(struct xml_buf *b, const char *path)
 {
@@ -107,16 +116,20 @@ xml_buf_href(struct xml_buf *b, const char *path)
 	const unsigned char *p = (const unsigned char *)path;
 	char enc[3] = { '%', 0, 0 };
 
-	for (; *p; p++) {
-		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		    (*p >= '0' && *p <= '9') || strchr("-._~/@:+,=!$()*;",
-		    *p)) {
-			xml_buf_add(b, (const char *)p, 1);
-			continue;
-		}
+	while (*p) {
+		const unsigned char *run = p;
+
+		/* copy runs of safe bytes at once */
+		while (*p && href_safe(*p))
+			p++;
+		if (p > run)
+			xml_buf_add(b, (const char *)run, (size_t)(p - run));
+		if (*p == '\0')
+			break;
 		enc[1] = hex[*p >> 4];
 		enc[2] = hex[*p & 15];
 		xml_buf_add(b, enc, 3);
+		p++;
 	}
 }
 
@@ -162,16 +175,23 @@ xml_open_prop(struct xml_buf *b, const char *ns, const char *name)
 {
 	const char *pre = ns_prefix(ns);
 
+	/* plain appends: this runs a few times per listed object */
 	if (pre != NULL) {
-		xml_buf_printf(b, "<%s:%s", pre, name);
+		xml_buf_add(b, "<", 1);
+		xml_buf_str(b, pre);
+		xml_buf_add(b, ":", 1);
+		xml_buf_str(b, name);
 		return;
 	}
 	/* The empty namespace needs no declaration: no default is set. */
 	if (*ns == '\0') {
-		xml_buf_printf(b, "<%s", name);
+		xml_buf_add(b, "<", 1);
+		xml_buf_str(b, name);
 		return;
 	}
-	xml_buf_printf(b, "<X:%s xmlns:X=\"", name);
+	xml_buf_str(b, "<X:");
+	xml_buf_str(b, name);
+	xml_buf_str(b, " xmlns:X=\"");
 	xml_buf_esc(b, ns, strlen(ns));
 	xml_buf_str(b, "\"");
 }
@@ -181,12 +201,16 @@ xml_close_prop(struct xml_buf *b, const char *ns, const char *name)
 {
 	const char *pre = ns_prefix(ns);
 
-	if (pre != NULL)
-		xml_buf_printf(b, "</%s:%s>", pre, name);
-	else if (*ns == '\0')
-		xml_buf_printf(b, "</%s>", name);
+	if (pre != NULL) {
+		xml_buf_add(b, "</", 2);
+		xml_buf_str(b, pre);
+		xml_buf_add(b, ":", 1);
+	} else if (*ns == '\0')
+		xml_buf_add(b, "</", 2);
 	else
-		xml_buf_printf(b, "</X:%s>", name);
+		xml_buf_add(b, "</X:", 4);
+	xml_buf_str(b, name);
+	xml_buf_add(b, ">", 1);
 }
 
 /* ---- parsing -------------------------------------------------------- */
