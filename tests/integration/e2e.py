@@ -91,10 +91,16 @@ class Stack:
                 mailfix.txt("s1._domainkey.bigcorp.example", rsa),
                 # start_unbound's readiness probe asks for this one
                 mailfix.txt("_dmarc.aligned.example", "v=DMARC1; p=reject")]
+        self.zones, self.recs = zones, recs
+        # slowdns.example: lookups time out (SERVFAIL), until
+        # dns_heal() serves it: a temporary failure, then a fixed one.
+        self.slow_recs = [
+            mailfix.txt("_dmarc.slowdns.example", "v=DMARC1; p=reject"),
+            mailfix.txt("s1._domainkey.slowdns.example", rsa)]
         for attempt in range(3):
             try:        # the free port may be taken again before unbound
-                _, self.dns_port = mailfix.start_unbound(self.tmp, zones,
-                                                         recs, [])
+                self.unbound, self.dns_port = mailfix.start_unbound(
+                    self.tmp, zones, recs, ["slowdns.example"])
                 break
             except RuntimeError:
                 if attempt == 2:
@@ -123,6 +129,16 @@ class Stack:
             shutil.rmtree(self.tmp, ignore_errors=True)
         elif self.tmp:
             print("kept", self.tmp)
+
+    def dns_heal(self):
+        """Restarts unbound on the same port, now serving slowdns.example
+        (a signing key and DMARC p=reject)."""
+        self.unbound.terminate()
+        self.unbound.wait(5)
+        mailfix.PROCS.remove(self.unbound)
+        self.unbound, _ = mailfix.start_unbound(
+            self.tmp, self.zones + ["slowdns.example"],
+            self.recs + self.slow_recs, [], port=self.dns_port)
 
     # ---- Dovecot, through dovecot.sh ------------------------------------
 
@@ -177,10 +193,11 @@ class Stack:
         msg = mailfix.sign(msg, SELECTOR, TENANT, self.key)
         return mailfix.sign(msg, SELECTOR, "google.com", self.key)
 
-    def aligned_invite(self, uid, subject=None, summary=None):
+    def aligned_invite(self, uid, subject=None, summary=None,
+                       frm=ALIGNED_FROM):
         """An invitation from a domain with p=reject, signed by it."""
-        msg = self.invite(ALIGNED_FROM, uid, subject, summary)
-        return mailfix.sign(msg, "s1", "bigcorp.example", self.key)
+        msg = self.invite(frm, uid, subject, summary)
+        return mailfix.sign(msg, "s1", frm.split("@")[1], self.key)
 
     @staticmethod
     def invite(frm, uid, subject, summary):

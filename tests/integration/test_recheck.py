@@ -198,6 +198,40 @@ def run(s):
     s.write_config(alice_policy=e2e.RELAXED)
     check(s.sighup(), "fixed file reloads")
 
+    # ---- deferred while DNS fails; checked again once it answers
+    s.deliver(s.aligned_invite("d1@slowdns.example",
+                               frm="ops@slowdns.example"))
+    d1 = s.wait_row(by_uid("d1@slowdns.example"), secs=20)
+    check(d1 and d1["decision"] == "defer" and
+          d1["reason"].endswith("-temperror") and d1["next_retry"] and
+          d1["can_recheck"], "DNS failing: deferred with a retry time (%s)"
+          % (d1 and [d1["decision"], d1["reason"], d1["next_retry"]],))
+    if d1:
+        st, body = recheck(s, d1["id"])
+        inv = (body or {}).get("invitation") or {}
+        check(st == 200 and inv.get("decision") == "defer" and
+              inv.get("attempts") == 1,
+              "check again while DNS fails: still deferred (%d %s)" % (
+                  st, inv.get("decision")))
+        s.dns_heal()
+        # libunbound remembers the failure for a few seconds: the
+        # operator's second click, a moment later, gets through.
+        got = {}
+
+        def accepted():
+            st, body = recheck(s, d1["id"])
+            got.update(st=st, inv=(body or {}).get("invitation") or {})
+            return st != 200 or got["inv"].get("decision") != "defer"
+        e2e.wait_for(15, accepted, step=1)
+        st, inv = got["st"], got["inv"]
+        check(st == 200 and inv.get("decision") == "accept" and
+              inv.get("reason") == "dmarc-pass" and not inv.get(
+                  "next_retry"),
+              "check again once DNS answers: accepted (%d %s/%s)" % (
+                  st, inv.get("decision"), inv.get("reason")))
+        check("d1@slowdns.example" in (calendar_uids(s) or []),
+              "the once-deferred event is in the calendar")
+
     # A policy change is no IMAP change: the session survives the reloads.
     n = s.logtext().count("account=alice state=connecting")
     check(n == 1, "four reloads, one IMAP session (%d connects)" % n)
