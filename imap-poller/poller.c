@@ -75,8 +75,13 @@ static struct {
 	pthread_mutex_t mu;
 	struct acct *list;
 	struct server *srv;
+	/*
+	 * Set before the first thread starts and never cleared: account
+	 * threads read it without the lock, up to their last message.
+	 */
 	poller_hook hook;
 	void *arg;
+	int stopped;			/* poller_stop ran: no more starts */
 } P = { .mu = PTHREAD_MUTEX_INITIALIZER };
 
 /* ---- accounts -------------------------------------------------------- */
@@ -832,6 +837,7 @@ poller_start(struct server *srv, poller_hook hook, void *arg)
 	P.srv = srv;
 	P.hook = hook;
 	P.arg = arg;
+	P.stopped = 0;
 	cfg = server_config_get(srv);
 	ret = start_missing(cfg);
 	server_config_put(srv, cfg);
@@ -847,7 +853,8 @@ poller_stop(void)
 	pthread_mutex_lock(&P.mu);
 	list = P.list;
 	P.list = NULL;
-	P.hook = NULL;			/* a later reload starts nothing */
+	/* The hook stays: a thread may be deciding a message right now. */
+	P.stopped = 1;
 	for (a = list; a; a = a->next)
 		signal_stop(a);
 	join_all(list);
@@ -862,7 +869,7 @@ poller_reload(struct server *srv)
 	struct config *cfg;
 
 	pthread_mutex_lock(&P.mu);
-	if (P.hook == NULL) {
+	if (P.hook == NULL || P.stopped) {
 		pthread_mutex_unlock(&P.mu);
 		return;
 	}
