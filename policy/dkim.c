@@ -409,7 +409,8 @@ dkim_sink_direct(struct dkim_sink *k, const char *p, size_t len)
 		if (k->total >= (unsigned long long)k->limit)
 			take = 0;
 		else if ((unsigned long long)k->limit - k->total < take)
-			take = (size_t)((unsigned long long)k->limit - k->total);
+			take = (size_t)((unsigned long long)k->limit -
+			    k->total);
 	}
 	dkim_sink_flush(k);
 	if (take > 0)
