@@ -37,6 +37,7 @@ ical_object_clear(struct ical_object *o)
 		return;
 	free(o->uid);
 	free(o->organizer);
+	free(o->instances);
 	memset(o, 0, sizeof *o);
 }
 
@@ -91,47 +92,219 @@ lower_mailto(const char *v)
 	return s;
 }
 
+/*
+ * The instance digest (see ical_digest_match): a header of three int64
+ * (magic, limit, longest interval) and then (start, end) pairs sorted by
+ * start. Every instance starting before limit is listed; INT64_MAX means
+ * all are. At most ICAL_DIGEST_MAX pairs are kept (a year of a daily
+ * event fits); an endless rule is cut off there.
+ */
+#define ICAL_DIGEST_MAGIC	0x31676964	/* "dig1" */
+#define ICAL_DIGEST_MAX		1024
+
 struct span {
 	int64_t lo, hi;
+	int digest;			/* collect pairs below */
+	int64_t *pairs;			/* start, end, start, end, ... */
+	size_t n, cap;			/* pairs */
+	int oom;
 };
 
 static void instance_hull(const struct ical_instance *, int64_t *,
     int64_t *);
 
+/* The interval [a, b) with ical_instance_overlaps(in, s, e) equal to
+ * a < e && b > s for a VEVENT; 0 if the instance matches no range. */
+static int
+instance_interval(const struct ical_instance *in, int64_t *a, int64_t *b)
+{
+	if (!in->has_start)
+		return 0;
+	*a = in->start;
+	if (in->end_kind == ICAL_END_NONE || in->end <= in->start)
+		/* s <= start && e > start, in whole seconds */
+		*b = in->start == INT64_MAX ? INT64_MAX : in->start + 1;
+	else
+		*b = in->end;
+	return 1;
+}
+
 static int
 span_add(void *arg, const struct ical_instance *in)
 {
 	struct span *s = arg;
-	int64_t lo, hi;
+	int64_t lo, hi, a, b;
 
 	instance_hull(in, &lo, &hi);
 	if (lo < s->lo)
 		s->lo = lo;
 	if (hi > s->hi)
 		s->hi = hi;
+	if (!s->digest || s->oom || !instance_interval(in, &a, &b))
+		return 0;
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 16;
+		int64_t *p = realloc(s->pairs, cap * 2 * sizeof *p);
+
+		if (p == NULL) {
+			s->oom = 1;
+			return 0;
+		}
+		s->pairs = p;
+		s->cap = cap;
+	}
+	s->pairs[2 * s->n] = a;
+	s->pairs[2 * s->n + 1] = b;
+	s->n++;
 	return 0;
+}
+
+static int
+cmp_pair(const void *x, const void *y)
+{
+	const int64_t *a = x, *b = y;
+
+	return a[0] < b[0] ? -1 : a[0] > b[0];
+}
+
+/* Builds o's digest from the pairs collected below limit. */
+static void
+digest_make(struct span *s, int64_t limit, struct ical_object *o)
+{
+	int64_t *d, longest = 0;
+
+	if (s->oom)
+		return;
+	qsort(s->pairs, s->n, 2 * sizeof *s->pairs, cmp_pair);
+	if (s->n > ICAL_DIGEST_MAX) {
+		if (s->pairs[2 * ICAL_DIGEST_MAX] < limit)
+			limit = s->pairs[2 * ICAL_DIGEST_MAX];
+		s->n = ICAL_DIGEST_MAX;
+	}
+	for (size_t i = 0; i < s->n; i++) {
+		int64_t a = s->pairs[2 * i], b = s->pairs[2 * i + 1];
+
+		/* b - a could overflow for an absurd span: then the digest
+		 * would mislead the search below; keep none */
+		if ((a < 0 && b > INT64_MAX + a) || b - a > INT64_MAX / 2)
+			return;
+		if (b - a > longest)
+			longest = b - a;
+	}
+	d = malloc((3 + 2 * s->n) * sizeof *d);
+	if (d == NULL)
+		return;
+	d[0] = ICAL_DIGEST_MAGIC;
+	d[1] = limit;
+	d[2] = longest;
+	if (s->n)
+		memcpy(d + 3, s->pairs, 2 * s->n * sizeof *d);
+	o->instances = d;
+	o->instances_len = (3 + 2 * s->n) * sizeof *d;
+}
+
+/*
+ * An endless rule is not expanded over all time: its digest lists the
+ * instances up to a few years past now (or past where the expansion gave
+ * up), which is where queries look; later ones are left to a parse.
+ */
+#define ICAL_DIGEST_YEARS	5
+
+static void
+digest_bounded(icalcomponent *root, icalcomponent_kind kind, int64_t lower,
+    struct ical_object *o)
+{
+	struct span s = { INT64_MAX, INT64_MIN, 1, NULL, 0, 0, 0 };
+	int64_t from = (int64_t)time(NULL), limit, l;
+	icalcomponent *c;
+
+	if (lower > from)
+		from = lower;
+	if (from > INT64_MAX - ICAL_DIGEST_YEARS * 366 * 86400LL)
+		return;
+	limit = from + ICAL_DIGEST_YEARS * 366 * 86400LL;
+	FOREACH_COMP(c, root, kind)
+		if (ical_instances(root, c, INT64_MIN, limit, span_add, &s,
+		    &l) == ICAL_EXP_UNBOUNDED && l < limit)
+			limit = l;
+	/* every instance starting before limit met the window */
+	digest_make(&s, limit, o);
+	free(s.pairs);
+}
+
+int
+ical_digest_match(const void *digest, size_t len, int64_t start,
+    int64_t end)
+{
+	int64_t h[3], from;
+	const unsigned char *p = digest;
+	size_t n, lo, hi;
+
+	if (digest == NULL || len < sizeof h || (len - sizeof h) %
+	    (2 * sizeof(int64_t)) != 0)
+		return -1;
+	memcpy(h, p, sizeof h);		/* a blob need not be aligned */
+	if (h[0] != ICAL_DIGEST_MAGIC || h[2] < 0)
+		return -1;
+	p += sizeof h;
+	n = (len - sizeof h) / (2 * sizeof(int64_t));
+	/* An interval [a, b) with b - a <= longest overlaps [start, end)
+	 * only if start - longest < a < end: find the first such a. */
+	lo = 0;
+	hi = n;
+	from = start <= INT64_MIN + h[2] ? INT64_MIN : start - h[2];
+	while (from != INT64_MIN && lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int64_t a;
+
+		memcpy(&a, p + mid * 2 * sizeof a, sizeof a);
+		if (a <= from)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t i = lo; i < n; i++) {
+		int64_t ab[2];
+
+		memcpy(ab, p + i * sizeof ab, sizeof ab);
+		if (ab[0] >= end)
+			break;
+		if (ab[1] > start)
+			return 1;
+	}
+	/* nothing listed overlaps; instances from limit on are unknown */
+	return end > h[1] ? -1 : 0;
 }
 
 /*
  * The UTC span of every instance of every component, widened by a day on
  * each side: floating and all-day values are read as UTC here, and a
- * client in another zone may one day be answered in its own.
+ * client in another zone may one day be answered in its own. For a
+ * VEVENT object also its instance digest.
  */
 static void
 object_span(icalcomponent *root, icalcomponent_kind kind, int64_t *start,
-    int64_t *end)
+    int64_t *end, struct ical_object *o)
 {
-	struct span s = { INT64_MAX, INT64_MIN };
+	struct span s = { INT64_MAX, INT64_MIN, 0, NULL, 0, 0, 0 };
 	icalcomponent *c;
-	int64_t lower;
+	int64_t lower, limit = INT64_MAX;
 
+	s.digest = kind == ICAL_VEVENT_COMPONENT;
 	FOREACH_COMP(c, root, kind)
 		if (ical_instances(root, c, INT64_MIN, INT64_MAX, span_add,
 		    &s, &lower) == ICAL_EXP_UNBOUNDED) {
 			s.hi = INT64_MAX;
 			if (lower < s.lo)
 				s.lo = lower;
+			if (lower < limit)
+				limit = lower;
 		}
+	if (s.digest && limit != INT64_MAX)
+		digest_bounded(root, kind, limit, o);
+	else if (s.digest)
+		digest_make(&s, limit, o);
+	free(s.pairs);
 	if (s.lo > s.hi) {	/* every instance excluded */
 		s.lo = INT64_MIN;
 		s.hi = INT64_MAX;
@@ -231,7 +404,7 @@ ical_object_check(const char *data, size_t len, struct ical_object *out,
 	}
 	snprintf(out->component, sizeof out->component, "%s",
 	    icalcomponent_kind_to_string(kind));
-	object_span(root, kind, &out->start, &out->end);
+	object_span(root, kind, &out->start, &out->end, out);
 	ret = 0;
 out:
 	if (root)

@@ -24,6 +24,9 @@ struct ical_object {
 					   INT64_MIN / INT64_MAX unbounded */
 	const char *precondition;	/* on error: the RFC 4791 element,
 					   e.g. "valid-calendar-data" */
+	void *instances;		/* owned: VEVENT instance digest
+					   (ical_digest_match), or NULL */
+	size_t instances_len;		/* bytes */
 };
 
 /*
@@ -99,6 +102,17 @@ int ical_instances(struct icalcomponent_impl *root,
 
 /* RFC 4791 9.9: does the instance overlap [start, end)? */
 int ical_instance_overlaps(const struct ical_instance *, int64_t start,
+    int64_t end);
+
+/*
+ * The instance digest of a VEVENT object, made by ical_object_check and
+ * kept by the store (store_object_put_indexed): every instance as the half-open UTC interval that
+ * ical_instance_overlaps tests, complete below a limit. It answers a
+ * plain VEVENT time-range filter without parsing the object again:
+ * 1 some instance overlaps [start, end), 0 none does, -1 the digest
+ * cannot tell (it is cut off before end, or malformed): parse instead.
+ */
+int ical_digest_match(const void *digest, size_t len, int64_t start,
     int64_t end);
 
 /* Tests only: 0 sends every rule through libical's own iterator. */

@@ -24,7 +24,7 @@
 #define STORE_NOTFOUND	1
 #define STORE_CONFLICT	2	/* unique constraint (name or UID taken) */
 
-#define STORE_SCHEMA_VERSION	1
+#define STORE_SCHEMA_VERSION	2
 
 struct store;
 
@@ -121,6 +121,10 @@ struct store_object {
 	int64_t etag;			/* the change sequence number */
 	int64_t start, end;
 	int64_t modified;		/* unix seconds */
+	const void *instances;		/* the instance digest (NULL: none);
+					   only in store_object_list with
+					   data, borrowed like the rest */
+	size_t instances_len;
 };
 void store_object_clear(struct store_object *);	/* frees fields */
 
@@ -136,6 +140,15 @@ int store_object_get(struct store *, int64_t coll_id, const char *name,
 int store_object_put(struct store *, int64_t coll_id, const char *name,
     const char *data, size_t len, const char *content_type,
     const struct store_object_meta *meta, int64_t *etag);
+/*
+ * store_object_put that also keeps server/ical.c's instance digest of the
+ * data (NULL: none; store_object_put keeps none), for the time-range
+ * queries of webdav/.
+ */
+int store_object_put_indexed(struct store *, int64_t coll_id,
+    const char *name, const char *data, size_t len, const char *content_type,
+    const struct store_object_meta *meta, const void *instances,
+    size_t instances_len, int64_t *etag);
 int store_object_delete(struct store *, int64_t coll_id, const char *name);
 /* Finds the object with this UID in any of the user's calendars. */
 int store_object_find_uid(struct store *, int64_t user_id, const char *uid,
@@ -145,7 +158,7 @@ typedef int (*store_object_fn)(void *arg, const struct store_object *);
 /*
  * Calls fn for each object in the collection, in name order; with
  * [start,end) given (not INT64_MIN/INT64_MAX), only objects whose indexed
- * span overlaps it. fn returning non-zero stops the walk and is returned.
+ * span overlaps it, in no particular order. fn returning non-zero stops the walk and is returned.
  * The object passed to fn is borrowed and valid only during the call.
  */
 int store_object_list(struct store *, int64_t coll_id, int with_data,

@@ -233,8 +233,9 @@ dav_put(struct http_request *req, struct http_response *resp,
 		ctype = CAL_CTYPE;
 	} else if (ctype == NULL || strlen(ctype) > 200)
 		ctype = "application/octet-stream";
-	rc = store_object_put(req->srv->store, res->coll.id, res->name,
-	    req->body, req->body_len, ctype, mp, &etag);
+	rc = store_object_put_indexed(req->srv->store, res->coll.id,
+	    res->name, req->body, req->body_len, ctype, mp, obj.instances,
+	    obj.instances_len, &etag);
 	if (rc == STORE_CONFLICT && obj.uid)
 		uid_conflict(req, resp, res, obj.uid);
 	else if (rc)
@@ -517,8 +518,9 @@ copy_object(struct http_request *req, struct http_response *resp,
 	if (rc == 0 && move)
 		rc = store_object_delete(st, src->coll.id, src->name);
 	if (rc == 0)
-		rc = store_object_put(st, d->coll.id, d->name, o.data, o.len,
-		    ctype, mp, NULL);
+		rc = store_object_put_indexed(st, d->coll.id, d->name,
+		    o.data, o.len, ctype, mp, obj.instances,
+		    obj.instances_len, NULL);
 	if (rc == STORE_CONFLICT) {
 		uid_conflict(req, resp, d, obj.uid);
 		rc = 1;

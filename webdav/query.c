@@ -894,6 +894,24 @@ comp_ok(icalcomponent *root, const struct comp_filter *f, icalcomponent *c)
 }
 
 int
+query_match_digest(const struct query *q, const char *component,
+    const void *digest, size_t len)
+{
+	const struct comp_filter *r, *c;
+
+	if (q == NULL || (r = q->root) == NULL || digest == NULL ||
+	    component == NULL || strcmp(component, "VEVENT") != 0)
+		return -1;
+	/* Only the plainest shape: VCALENDAR > VEVENT > time-range. */
+	c = r->comps;
+	if (r->undefined || r->has_range || r->props || c == NULL ||
+	    c->next || c->undefined || !c->has_range || c->props ||
+	    c->comps || strcasecmp(c->name, "VEVENT") != 0)
+		return -1;
+	return ical_digest_match(digest, len, c->start, c->end);
+}
+
+int
 query_match(const struct query *q, const char *ics, size_t len)
 {
 	icalcomponent *root;

@@ -35,6 +35,14 @@ void query_span(const struct query *, int64_t *start, int64_t *end);
 
 /* 1 if the calendar object matches, 0 if not or if it is not iCalendar. */
 int query_match(const struct query *, const char *ics, size_t len);
+/*
+ * The same answer from the object's stored instance digest (see
+ * ical_digest_match) without parsing it, when the filter is a plain
+ * VEVENT time-range and the object a VEVENT: 1 or 0; -1 when the digest
+ * cannot tell (call query_match).
+ */
+int query_match_digest(const struct query *, const char *component,
+    const void *digest, size_t len);
 
 /*
  * What goes inside <C:calendar-data> for the request element elem

@@ -245,8 +245,15 @@ static int
 query_one(void *arg, const struct store_object *o)
 {
 	struct report *rp = arg;
+	int m;
 
-	if (o->data == NULL || !query_match(rp->q, o->data, o->len))
+	if (o->data == NULL)
+		return 0;
+	m = query_match_digest(rp->q, o->component, o->instances,
+	    o->instances_len);
+	if (m < 0)
+		m = query_match(rp->q, o->data, o->len);
+	if (!m)
 		return 0;
 	return object_response(rp, o);
 }
