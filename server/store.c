@@ -136,6 +136,9 @@ static const char *const migrations[] = {
 	"  object_id INTEGER PRIMARY KEY"
 	"    REFERENCES objects(id) ON DELETE CASCADE,"
 	"  digest BLOB NOT NULL);",
+	/* 2 -> 3: listings of names and ETags read only this index */
+	"CREATE INDEX IF NOT EXISTS objects_brief ON objects(collection_id,"
+	"  name, etag, content_type);",
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -1089,6 +1092,37 @@ store_object_list(struct store *st, int64_t coll_id, int with_data,
 	}
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		ret = db_fail(c, "object list");
+	sqlite3_reset(s);
+	return ret;
+}
+
+int
+store_object_brief(struct store *st, int64_t coll_id, store_brief_fn fn,
+    void *arg)
+{
+	struct conn *c = conn_get(st);
+	sqlite3_stmt *s;
+	int rc, ret = 0;
+
+	if (c == NULL || (s = stmt(c, "SELECT name, etag, content_type "
+	    "FROM objects INDEXED BY objects_brief WHERE collection_id = ? "
+	    "ORDER BY name")) == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, coll_id);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(s, 0);
+		const char *ctype = (const char *)sqlite3_column_text(s, 2);
+
+		if (name == NULL || ctype == NULL) {
+			ret = -1;
+			break;
+		}
+		ret = fn(arg, name, sqlite3_column_int64(s, 1), ctype);
+		if (ret)
+			break;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		ret = db_fail(c, "object brief");
 	sqlite3_reset(s);
 	return ret;
 }

@@ -24,7 +24,7 @@
 #define STORE_NOTFOUND	1
 #define STORE_CONFLICT	2	/* unique constraint (name or UID taken) */
 
-#define STORE_SCHEMA_VERSION	2
+#define STORE_SCHEMA_VERSION	3
 
 struct store;
 
@@ -163,6 +163,16 @@ typedef int (*store_object_fn)(void *arg, const struct store_object *);
  */
 int store_object_list(struct store *, int64_t coll_id, int with_data,
     int64_t start, int64_t end, store_object_fn fn, void *arg);
+
+/*
+ * The cheapest listing: fn(arg, name, etag, content_type) for each object
+ * of the collection in name order, from one index (strings valid during
+ * the call). fn returning non-zero stops the walk and is returned.
+ */
+typedef int (*store_brief_fn)(void *arg, const char *name, int64_t etag,
+    const char *content_type);
+int store_object_brief(struct store *, int64_t coll_id, store_brief_fn fn,
+    void *arg);
 
 /* ---- changes (sync-collection) --------------------------------------- */
 

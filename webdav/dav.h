@@ -149,6 +149,20 @@ int dav_prop_response(struct http_request *, const struct dav_res *,
     struct xml_buf *out);
 
 /*
+ * Brief listings: when every requested property of the objects in
+ * calendar or collection coll follows from an object's name, ETag and
+ * content type (getetag, getcontenttype, resourcetype, and names the
+ * objects do not have), dav_prop_brief_begin prepares pr and returns 1;
+ * dav_prop_brief then writes the same DAV:response that
+ * dav_prop_response would for that object, without its store row.
+ * 0: not applicable (use dav_prop_response); -1: store error.
+ */
+int dav_prop_brief_begin(struct http_request *, const struct dav_res *coll,
+    struct dav_propreq *);
+void dav_prop_brief(struct dav_propreq *, const char *name, int64_t etag,
+    const char *content_type, struct xml_buf *out);
+
+/*
  * Validates, then applies, the D:set / D:remove children of parent (a
  * propertyupdate, mkcol or mkcalendar element) to res, inside the
  * caller's transaction, writing one D:propstat per outcome to out.

@@ -39,7 +39,14 @@ struct dav_propreq {
 	int dead_known;
 	struct dead_prop *dead;
 	size_t ndead, capdead;
+	unsigned char *brief;	   /* per item: BRIEF_* */
+	struct xml_buf bhead, btail;    /* around the href; after props */
 };
+
+#define BRIEF_MISS      0       /* in the 404 propstat (btail) */
+#define BRIEF_ETAG      1
+#define BRIEF_CTYPE     2
+#define BRIEF_RTYPE     3
 
 typedef int (*live_fn)(struct http_request *, const struct dav_res *,
     struct xml_buf *);
@@ -517,6 +524,9 @@ dav_propreq_free(struct dav_propreq *pr)
 	dead_clear(pr);
 	free(pr->dead);
 	free(pr->items);
+	free(pr->brief);
+	xml_buf_free(&pr->bhead);
+	xml_buf_free(&pr->btail);
 	xml_buf_free(&pr->miss);
 	xml_buf_free(&pr->val);
 	free(pr);
@@ -735,6 +745,112 @@ dav_prop_response(struct http_request *req, const struct dav_res *r,
 	return 0;
 }
 
+/* ---- brief listings --------------------------------------------------- */
+
+int
+dav_prop_brief_begin(struct http_request *req, const struct dav_res *coll,
+    struct dav_propreq *pr)
+{
+	struct xml_buf miss = { 0 };
+	int found = 0;
+
+	if (pr->mode != PR_PROP || pr->n == 0 || !coll->has_coll)
+		return 0;
+	if (needs_dead(pr)) {
+		if (store_prop_any(req->srv->store, coll->coll.id,
+		    &pr->dead_any))
+			return -1;
+		pr->dead_coll = coll->coll.id;
+		pr->dead_known = 1;
+		if (pr->dead_any)
+			return 0;
+	}
+	free(pr->brief);
+	pr->brief = calloc(pr->n, 1);
+	if (pr->brief == NULL)
+		return -1;
+	for (size_t i = 0; i < pr->n; i++) {
+		const struct prop_item *it = &pr->items[i];
+		const struct live *l = live_find(it->ns, it->name);
+
+		if (l == NULL && !strcmp(it->ns, XML_NS_CALDAV) &&
+		    !strcmp(it->name, "calendar-data"))
+			goto no;
+		if (l != NULL && (l->kinds & K(DAV_OBJECT))) {
+			if (l->fn == p_getetag)
+				pr->brief[i] = BRIEF_ETAG;
+			else if (l->fn == p_getcontenttype)
+				pr->brief[i] = BRIEF_CTYPE;
+			else if (l->fn == p_resourcetype)
+				pr->brief[i] = BRIEF_RTYPE;
+			else
+				goto no;
+			found = 1;
+			continue;
+		}
+		/* what write_item writes for a property objects lack */
+		empty_prop(&miss, it->ns, it->name);
+	}
+	if (!found)
+		goto no;
+	pr->bhead.len = 0;
+	xml_buf_str(&pr->bhead, "<D:response><D:href>");
+	xml_buf_href(&pr->bhead, coll->href);
+	pr->btail.len = 0;
+	xml_buf_str(&pr->btail, "</D:prop><D:status>HTTP/1.1 200 OK"
+	    "</D:status></D:propstat>");
+	if (miss.len > 0) {
+		xml_buf_str(&pr->btail, "<D:propstat><D:prop>");
+		xml_buf_add(&pr->btail, miss.p, miss.len);
+		xml_buf_str(&pr->btail, "</D:prop><D:status>HTTP/1.1 404 "
+		    "Not Found</D:status></D:propstat>");
+	}
+	xml_buf_str(&pr->btail, "</D:response>");
+	xml_buf_free(&miss);
+	return pr->bhead.oom || pr->btail.oom ? -1 : 1;
+no:
+	xml_buf_free(&miss);
+	return 0;
+}
+
+void
+dav_prop_brief(struct dav_propreq *pr, const char *name, int64_t etag,
+    const char *content_type, struct xml_buf *out)
+{
+	struct dav_res r;
+
+#define LIT(b, s)       xml_buf_add(b, s, sizeof s - 1)
+	xml_buf_add(out, pr->bhead.p, pr->bhead.len);
+	xml_buf_href(out, name);
+	LIT(out, "</D:href><D:propstat><D:prop>");
+	memset(&r, 0, sizeof r);
+	r.kind = DAV_OBJECT;
+	r.obj.etag = etag;
+	for (size_t i = 0; i < pr->n; i++) {
+		switch (pr->brief[i]) {
+		case BRIEF_ETAG:
+			LIT(out, "<D:getetag>");
+			p_getetag(NULL, &r, out);
+			LIT(out, "</D:getetag>");
+			break;
+		case BRIEF_CTYPE:
+			if (*content_type == '\0') {
+				LIT(out, "<D:getcontenttype/>");
+				break;
+			}
+			LIT(out, "<D:getcontenttype>");
+			xml_buf_esc(out, content_type, strlen(content_type));
+			LIT(out, "</D:getcontenttype>");
+			break;
+		case BRIEF_RTYPE:
+			LIT(out, "<D:resourcetype/>");
+			break;
+		}
+	}
+#undef LIT
+	xml_buf_add(out, pr->btail.p, pr->btail.len);
+}
+
 /* ---- PROPFIND --------------------------------------------------------- */
 
 struct walk {
@@ -799,6 +915,15 @@ walk_obj(void *arg, const struct store_object *o)
 	return rc;
 }
 
+static int
+walk_brief(void *arg, const char *name, int64_t etag, const char *ctype)
+{
+	struct walk *w = arg;
+
+	dav_prop_brief(w->pr, name, etag, ctype, w->out);
+	return w->out->oom ? -1 : 0;
+}
+
 /* The fixed children above the home: one each. */
 static int
 walk_fixed(struct walk *w, enum dav_kind kind, const char *href)
@@ -838,6 +963,15 @@ walk_children(struct walk *w)
 		if (!p->coll.is_calendar && store_collection_list(st,
 		    req->user_id, p->rel, walk_coll, w))
 			return -1;
+		switch (dav_prop_brief_begin(req, p, w->pr)) {
+		case 1:
+			return store_object_brief(st, p->coll.id, walk_brief,
+			    w);
+		case 0:
+			break;
+		default:
+			return -1;
+		}
 		return store_object_list(st, p->coll.id, 0, INT64_MIN,
 		    INT64_MAX, walk_obj, w);
 	default:

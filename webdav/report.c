@@ -147,6 +147,15 @@ sync_list(void *arg, const struct store_object *o)
 }
 
 static int
+sync_brief(void *arg, const char *name, int64_t etag, const char *ctype)
+{
+	struct report *rp = arg;
+
+	dav_prop_brief(rp->pr, name, etag, ctype, rp->out);
+	return rp->out->oom ? -1 : 0;
+}
+
+static int
 sync_change(void *arg, const char *name, int deleted, int64_t seq)
 {
 	struct report *rp = arg;
@@ -220,9 +229,15 @@ sync_collection(struct report *rp, struct http_response *resp,
 	}
 	xmlFree(text);
 	rp->maxseq = token = t->coll.synctoken;
-	if (since == 0)
-		rc = store_object_list(st, t->coll.id, rp->with_data,
-		    INT64_MIN, INT64_MAX, sync_list, rp);
+	if (since == 0) {
+		rc = dav_prop_brief_begin(rp->req, t, rp->pr);
+		if (rc == 1)
+			rc = store_object_brief(st, t->coll.id, sync_brief,
+			    rp);
+		else if (rc == 0)
+			rc = store_object_list(st, t->coll.id, rp->with_data,
+			    INT64_MIN, INT64_MAX, sync_list, rp);
+	}
 	else
 		rc = store_changes_since(st, t->coll.id, since, sync_change,
 		    rp);

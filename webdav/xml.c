@@ -77,24 +77,33 @@ xml_buf_printf(struct xml_buf *b, const char *fmt, ...)
 	b->len += (size_t)n;
 }
 
+/* The bytes xml_buf_esc replaces: index into its table, 0 for none. */
+static const unsigned char esc_class[256] = {
+	['&'] = 1, ['<'] = 2, ['>'] = 3, ['"'] = 4, ['\r'] = 5,
+};
+
 void
 xml_buf_esc(struct xml_buf *b, const char *s, size_t n)
 {
+	static const struct {
+		const char *s;
+		size_t n;
+	} rep[] = {
+		{ "", 0 }, { "&amp;", 5 }, { "&lt;", 4 }, { "&gt;", 4 },
+		{ "&quot;", 6 }, { "&#13;", 5 },
+	};
+	const unsigned char *u = (const unsigned char *)s;
 	size_t i, run = 0;
 
+	/* calendar data goes through here whole: one table lookup per
+	 * byte, plain runs copied at once */
 	for (i = 0; i < n; i++) {
-		const char *rep;
+		unsigned char k = esc_class[u[i]];
 
-		switch (s[i]) {
-		case '&': rep = "&amp;"; break;
-		case '<': rep = "&lt;"; break;
-		case '>': rep = "&gt;"; break;
-		case '"': rep = "&quot;"; break;
-		case '\r': rep = "&#13;"; break;
-		default: continue;
-		}
+		if (k == 0)
+			continue;
 		xml_buf_add(b, s + run, i - run);
-		xml_buf_str(b, rep);
+		xml_buf_add(b, rep[k].s, rep[k].n);
 		run = i + 1;
 	}
 	xml_buf_add(b, s + run, n - run);
