@@ -420,6 +420,12 @@ read_begin(struct store *st)
 }
 
 int
+store_read_begin(struct store *st)
+{
+	return read_begin(st);
+}
+
+int
 store_commit(struct store *st)
 {
 	struct conn *c = conn_get(st);

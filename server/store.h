@@ -43,6 +43,8 @@ int store_schema_version(struct store *);
  * outermost commit commits. store_rollback undoes the outermost.
  */
 int store_begin(struct store *);
+/* A read-only snapshot over several reads; ends with store_commit. */
+int store_read_begin(struct store *);
 int store_commit(struct store *);
 void store_rollback(struct store *);
 

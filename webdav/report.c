@@ -104,8 +104,25 @@ status_raw(struct xml_buf *b, const char *href, int status)
 
 /* ---- calendar-multiget ------------------------------------------------ */
 
+static int multiget_hrefs(struct report *, xmlNode *);
+
 static int
 multiget(struct report *rp, xmlNode *root)
+{
+	struct store *st = rp->req->srv->store;
+	int rc;
+
+	/* one snapshot for all the lookups, not one per statement */
+	if (store_read_begin(st))
+		return -1;
+	rc = multiget_hrefs(rp, root);
+	if (store_commit(st))
+		rc = -1;
+	return rc;
+}
+
+static int
+multiget_hrefs(struct report *rp, xmlNode *root)
 {
 	for (xmlNode *h = xml_first(root); h; h = xml_next(h)) {
 		struct dav_res r;
