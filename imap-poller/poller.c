@@ -799,11 +799,13 @@ signal_stop(struct acct *a)
 /*
  * Joins the stopped accounts in list (linked by next) within the shared
  * budget; an account still busy (a slow hook, a DNS lookup) is detached
- * and left behind rather than delaying shutdown.
+ * and left behind rather than delaying shutdown. Returns how many were.
  */
-static void
+static int
 join_all(struct acct *list)
 {
+	int left = 0;
+
 	struct timespec dl;
 	struct acct *a, *next;
 
@@ -820,10 +822,12 @@ join_all(struct acct *list)
 			log_warn("imap stop account=%s: still busy after %d "
 			    "ms, abandoned", a->name, STOP_BUDGET_MS);
 			pthread_detach(a->th);
+			left++;
 			continue;	/* its memory stays: it may run on */
 		}
 		acct_free(a);
 	}
+	return left;
 }
 
 int
@@ -845,10 +849,11 @@ poller_start(struct server *srv, poller_hook hook, void *arg)
 	return ret;
 }
 
-void
+int
 poller_stop(void)
 {
 	struct acct *list, *a;
+	int left;
 
 	pthread_mutex_lock(&P.mu);
 	list = P.list;
@@ -857,9 +862,12 @@ poller_stop(void)
 	P.stopped = 1;
 	for (a = list; a; a = a->next)
 		signal_stop(a);
-	join_all(list);
+	left = join_all(list);
 	pthread_mutex_unlock(&P.mu);
-	imap_cleanup();
+	/* A straggler may still use its TLS credentials. */
+	if (left == 0)
+		imap_cleanup();
+	return left;
 }
 
 void

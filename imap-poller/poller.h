@@ -68,8 +68,12 @@ typedef enum poller_verdict (*poller_hook)(void *arg, struct server *,
  * thread could not be started (logged; the others keep running).
  */
 int poller_start(struct server *, poller_hook, void *arg);
-/* Stops every poller; returns within 5 s (stragglers are abandoned). */
-void poller_stop(void);
+/*
+ * Stops every poller; returns within 5 s. Stragglers (a hook still in a
+ * DNS lookup) are abandoned and counted in the result: while it is not 0,
+ * nothing a hook uses (store, gate, config) may be freed.
+ */
+int poller_stop(void);
 /*
  * The configuration changed (srv->cfg is the new one): stops the pollers
  * of removed users or changed IMAP settings, starts the new ones.

@@ -251,7 +251,7 @@ cmd_serve(const char *conf)
 	struct config *cfg;
 	char err[512];
 	sigset_t set;
-	int sig;
+	int sig, left;
 
 	if (config_load(conf, &cfg, stderr) != 0)
 		return 1;
@@ -317,8 +317,20 @@ cmd_serve(const char *conf)
 		    : "TERM");
 		break;
 	}
-	poller_stop();
+	left = poller_stop();
 	http_stop(http);
+	if (left > 0) {
+		/*
+		 * A mailbox thread is still deciding a message and uses the
+		 * store and the gate: freeing them would pull them from under
+		 * it. End the process as a crash would: a store transaction
+		 * is all or nothing, and a message whose decision did not
+		 * commit is decided again on the next start.
+		 */
+		log_warn("server stopped accounts_abandoned=%d", left);
+		fflush(NULL);
+		_exit(0);
+	}
 	gate_free(srv.gate);
 	store_close(srv.store);
 	config_free(srv.old_cfg);

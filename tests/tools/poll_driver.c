@@ -204,7 +204,12 @@ main(int argc, char **argv)
 		log_info("driver reloaded");
 	}
 	log_info("driver stopping");
-	poller_stop();
+	if (poller_stop() > 0) {
+		/* A straggler still uses the store: as calgate serve does. */
+		log_warn("driver stopped accounts_abandoned=1+");
+		fflush(NULL);
+		_exit(0);
+	}
 	store_close(srv.store);
 	config_free(srv.cfg);
 	while (nold > 0)
