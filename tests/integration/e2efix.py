@@ -205,6 +205,7 @@ class Calgate:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        self.rc = self.proc.returncode if self.proc else None
         self.proc = None
         return (time.time() - t0) * 1000
 
