@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """
 tests/integration/test_e2e_imap.py: the whole product end to end. A real
-`calgate serve` (CALGATE_BIN, default ./calgate) watches alice's, bob's and
+`calgate serve` (CALGATE_BIN; by default build-san/calgate, built here,
+under ASan+UBSan) watches alice's, bob's and
 carol's INBOXes on a real Dovecot (dovecot.sh), checks invitations against
 a real unbound ([dns] resolver = 127.0.0.1@PORT) serving Google Workspace
 shaped zones, and serves the result over CalDAV. Checks (issues 5 and 6):
@@ -42,6 +43,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import e2efix  # noqa: E402
 from e2efix import Calgate, Dovecot, pwhash, wait_for  # noqa: E402
 from mailfix import (calendar, invite, rsa_key, sign,  # noqa: E402
                      start_unbound, stop_all, txt, PROCS)
@@ -137,6 +139,19 @@ def uids_in(objs):
 # ---------------------------------------------------------------- main
 
 def main():
+    # By default the server runs under ASan+UBSan: races at shutdown and
+    # use-after-free show up here first. CALGATE_BIN picks another build.
+    if not os.environ.get("CALGATE_BIN"):
+        r = subprocess.run(["make", "--no-print-directory", "-s",
+                            "SANITIZE=1", "build-san/calgate"],
+                           cwd=e2efix.ROOT, capture_output=True, text=True)
+        if r.returncode != 0:
+            print(r.stdout + r.stderr)
+            print("cannot build build-san/calgate")
+            print("0 passed, 1 failed")
+            return 1
+        e2efix.BIN = os.path.join(e2efix.ROOT, "build-san", "calgate")
+    print("     (server: %s)" % os.path.relpath(e2efix.BIN, e2efix.ROOT))
     tmp = tempfile.mkdtemp(prefix="calgate-e2e.")
     os.chmod(tmp, 0o755)
     state = {}
@@ -220,11 +235,11 @@ imap_password_file = {sec}/carol
     cg = state["cg"] = Calgate(cgdir, conf, dav_pw)
 
     # Everything signed up front: signing is not what is measured.
-    bulk = [gws_invite(key, "bob@gws.example", "bulk-%02d@gws.example" % i,
-                       summary="Bulk %d" % i) for i in range(50)]
+    bulk0 = [gws_invite(key, "bob@gws.example",
+                        "bulk0-%02d@gws.example" % i, summary="Bulk %d" % i)
+             for i in range(50)]
     cg.start()
     t_carol = time.time()
-    CAL = "/dav/calendars/alice/default/"
     st, tok, items = wait_for(5, lambda: (lambda r: r if r[0] == 207
                                           else None)(cg.sync("alice")))
     check(st == 207 and tok and items == [],
@@ -419,32 +434,43 @@ imap_password_file = {sec}/carol
           "SERVFAIL: in the calendar once DNS answers")
 
     # ---- 5: kill -9 while 50 invitations are processed ------------------
-    def bulk_rows():
-        return cg.db("SELECT count(*) FROM imip_log WHERE ical_uid LIKE "
-                     "'bulk-%'")[0][0]
-    appender = threading.Thread(target=dv.append, args=("alice", bulk))
-    appender.start()
-    seen = wait_for(15, lambda: bulk_rows() >= 3, step=0.005)
-    at_kill = bulk_rows()
-    cg.kill()
-    appender.join(30)
-    print("     (killed after %d of 50 decisions)" % at_kill)
+    # On a loaded machine all 50 may be decided before the kill lands:
+    # then again with 50 more (the exactly-once checks hold either way).
+    for attempt in range(3):
+        pre = "bulk%d-" % attempt
+        bulk = bulk0 if attempt == 0 else [
+            gws_invite(key, "bob@gws.example", pre + "%02d@gws.example" % i,
+                       summary="Bulk %d" % i) for i in range(50)]
+
+        def bulk_rows():
+            return cg.db("SELECT count(*) FROM imip_log WHERE ical_uid "
+                         "LIKE ?", pre + "%")[0][0]
+        appender = threading.Thread(target=dv.append, args=("alice", bulk))
+        appender.start()
+        seen = wait_for(15, lambda: bulk_rows() >= 3, step=0.005)
+        at_kill = bulk_rows()
+        cg.kill()
+        appender.join(30)
+        print("     (killed after %d of 50 decisions)" % at_kill)
+        cg.start()
+        if not check(wait_for(20, lambda: bulk_rows() >= 50, step=0.1),
+                     "after restart all 50 are decided"):
+            break
+        time.sleep(0.5)
+        b = cg.db("SELECT count(*), count(DISTINCT ical_uid), "
+                  "sum(decision = 'accept') FROM imip_log WHERE ical_uid "
+                  "LIKE ?", pre + "%")[0]
+        check(tuple(b) == (50, 50, 50),
+              "imip_log: exactly one accept per message (%r)" % (b,))
+        u = uids_in(cg.objects("alice"))
+        bu = [x for x in u if x.startswith(pre)]
+        check(len(bu) == 50 and len(set(bu)) == 50,
+              "every invitation in the calendar exactly once (%d, %d "
+              "distinct)" % (len(bu), len(set(bu))))
+        if seen and at_kill < 50:
+            break
     check(seen and at_kill < 50, "kill -9 came mid-run (%d of 50 decided)" %
           at_kill)
-    cg.start()
-    check(wait_for(20, lambda: bulk_rows() >= 50, step=0.1),
-          "after restart all 50 are decided")
-    time.sleep(0.5)
-    b = cg.db("SELECT count(*), count(DISTINCT ical_uid), "
-              "sum(decision = 'accept') FROM imip_log WHERE ical_uid LIKE "
-              "'bulk-%'")[0]
-    check(tuple(b) == (50, 50, 50),
-          "imip_log: exactly one accept per message (%r)" % (b,))
-    u = uids_in(cg.objects("alice"))
-    bu = [x for x in u if x.startswith("bulk-")]
-    check(len(bu) == 50 and len(set(bu)) == 50,
-          "every invitation in the calendar exactly once (%d, %d distinct)" %
-          (len(bu), len(set(bu))))
 
     # The same with SIGTERM: a clean stop mid-run loses nothing either.
     term = [gws_invite(key, "bob@gws.example", "term-%02d@gws.example" % i)
