@@ -47,6 +47,7 @@ struct dns_query {
 	int done;
 	int abandoned;
 	int prefetch;			/* nobody waits: cache the answer */
+	struct timespec deadline;	/* prefetch: when its answer is due */
 	char name[DNS_MAX_NAME + 2];
 	int err;
 	struct ub_result *res;
@@ -88,6 +89,35 @@ dns_txt_free(char **txt, size_t n)
 
 /* Time this thread spent waiting on uncached lookups (dns_take_wait_ms). */
 static __thread double dns_waited_ms;
+
+/* now + ms on the monotonic clock. */
+static void
+dns_deadline(struct timespec *t, int ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, t);
+	t->tv_sec += ms / 1000;
+	t->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (t->tv_nsec >= 1000000000L) {
+		t->tv_sec++;
+		t->tv_nsec -= 1000000000L;
+	}
+}
+
+/*
+ * Called with the lock held. A lookup of a name already prefetched is due
+ * when the prefetch is: timeout_ms holds for the whole decision, not once
+ * per name waited on in turn.
+ */
+static void
+dns_join_deadline(struct dns *d, const char *name, struct timespec *t)
+{
+	for (struct dns_query *q = d->inflight; q != NULL; q = q->next)
+		if (q->prefetch && !strcmp(q->name, name) &&
+		    (q->deadline.tv_sec < t->tv_sec ||
+		    (q->deadline.tv_sec == t->tv_sec &&
+		    q->deadline.tv_nsec < t->tv_nsec)))
+			*t = q->deadline;
+}
 
 static void *
 dns_dispatch(void *arg)
@@ -506,17 +536,12 @@ dns_query(struct dns *d, const char *name, char ***txt, size_t *n, int *ttl)
 	if (q == NULL)
 		return DNS_TEMPFAIL;
 	q->dns = d;
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += d->timeout_ms / 1000;
-	deadline.tv_nsec += (long)(d->timeout_ms % 1000) * 1000000L;
-	if (deadline.tv_nsec >= 1000000000L) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000L;
-	}
+	dns_deadline(&deadline, d->timeout_ms);
 	/* Not under our lock: the request pipe may block while the
 	 * dispatcher delivers answers, and their callbacks take the lock.
 	 * An early answer just finds q->done set below. */
 	pthread_mutex_lock(&d->lock);
+	dns_join_deadline(d, name, &deadline);
 	dns_link(d, q);
 	pthread_mutex_unlock(&d->lock);
 	r = ub_resolve_async(d->ub, name, 16 /* TXT */, 1 /* IN */, q,
@@ -592,6 +617,7 @@ dns_prefetch(struct dns *d, const char *name)
 	}
 	q->dns = d;
 	q->prefetch = 1;
+	dns_deadline(&q->deadline, d->timeout_ms);
 	pthread_mutex_lock(&d->lock);
 	if (dns_cache_get(d, q->name, &st, &txt, &n)) {
 		pthread_mutex_unlock(&d->lock);
