@@ -21,6 +21,7 @@
 #include "policy/gate.h"
 #include "policy/mime.h"
 #include "policy/msg.h"
+#include "server/json.h"
 #include "server/log.h"
 
 #define GATE_PSL_FILE "/usr/share/publicsuffix/public_suffix_list.dafsa"
@@ -764,176 +765,75 @@ gate_decide(struct gate *g, const struct gate_policy *p, const char *msg,
 
 /* ---- output ---- */
 
-struct gate_buf {
-	char *s;
-	size_t len, cap;
-	int oom;
-};
-
-static void
-gate_put(struct gate_buf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void
-gate_put(struct gate_buf *b, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (b->oom)
-		return;
-	for (;;) {
-		va_start(ap, fmt);
-		n = vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
-		va_end(ap);
-		if (n < 0) {
-			b->oom = 1;
-			return;
-		}
-		if ((size_t)n < b->cap - b->len) {
-			b->len += (size_t)n;
-			return;
-		}
-		{
-			size_t cap = (b->cap + (size_t)n + 1) * 2;
-			char *s = realloc(b->s, cap);
-			if (s == NULL) {
-				b->oom = 1;
-				return;
-			}
-			b->s = s;
-			b->cap = cap;
-		}
-	}
-}
-
-/* Length of the well-formed UTF-8 sequence at s (RFC 3629), or 0. */
-static size_t
-gate_utf8_len(const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t n;
-	unsigned cp;
-
-	if (p[0] >= 0xc2 && p[0] <= 0xdf)
-		n = 2, cp = p[0] & 0x1f;
-	else if (p[0] >= 0xe0 && p[0] <= 0xef)
-		n = 3, cp = p[0] & 0x0f;
-	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
-		n = 4, cp = p[0] & 0x07;
-	else
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (p[i] & 0x3f);
-	}
-	if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-		return 0;
-	return n;
-}
-
-/* A JSON string (RFC 8259 7), or null for NULL. */
-static void
-gate_json_str(struct gate_buf *b, const char *s)
-{
-	if (s == NULL) {
-		gate_put(b, "null");
-		return;
-	}
-	gate_put(b, "\"");
-	while (*s) {
-		unsigned char c = (unsigned char)*s;
-		size_t k;
-		if (c == '"' || c == '\\') {
-			gate_put(b, "\\%c", c);
-		} else if (c < 0x20 || c == 0x7f) {
-			gate_put(b, "\\u%04x", c);
-		} else if (c < 0x80) {
-			gate_put(b, "%c", c);
-		} else if ((k = gate_utf8_len(s)) > 0) {
-			gate_put(b, "%.*s", (int)k, s);
-			s += k;
-			continue;
-		} else {
-			/* not UTF-8 (a calendar that lied about its
-			 * charset): keep the JSON valid */
-			gate_put(b, "\\ufffd");
-		}
-		s++;
-	}
-	gate_put(b, "\"");
-}
-
+/*
+ * The explain JSON of DESIGN.md, with server/json.c's writer (the one
+ * escaper in the project: control characters escaped, invalid UTF-8 from a
+ * calendar that lied about its charset replaced, so the JSON stays valid).
+ */
 char *
 gate_verdict_json(const struct gate_verdict *v)
 {
-	struct gate_buf b = { NULL, 0, 0, 0 };
+	struct json j;
+	char *out, *nl;
+	size_t len;
 
-	b.s = malloc(1024);
-	if (b.s == NULL)
-		return NULL;
-	b.cap = 1024;
-	b.s[0] = '\0';
-	gate_put(&b, "{\"decision\": ");
-	gate_json_str(&b, gate_decision_str(v->decision));
-	gate_put(&b, ", \"reason\": ");
-	gate_json_str(&b, v->reason);
-	gate_put(&b, ", \"hint\": ");
-	gate_json_str(&b, v->hint);
-	gate_put(&b, ",\n \"from\": ");
-	gate_json_str(&b, v->from);
-	gate_put(&b, ", \"from_domain\": ");
-	gate_json_str(&b, v->from_domain);
-	gate_put(&b, ",\n \"dkim\": [");
+	json_init(&j);
+	json_obj_begin(&j);
+	json_kstr(&j, "decision", gate_decision_str(v->decision));
+	json_kstr(&j, "reason", v->reason);
+	json_kstr(&j, "hint", v->hint);
+	json_kstr(&j, "from", v->from);
+	json_kstr(&j, "from_domain", v->from_domain);
+	json_key(&j, "dkim");
+	json_arr_begin(&j);
 	for (size_t i = 0; i < v->dkim.nsigs; i++) {
 		const struct dkim_sig *s = &v->dkim.sigs[i];
-		gate_put(&b, "%s{\"domain\": ", i ? ", " : "");
-		gate_json_str(&b, s->domain);
-		gate_put(&b, ", \"selector\": ");
-		gate_json_str(&b, s->selector);
-		gate_put(&b, ", \"result\": ");
-		gate_json_str(&b, dkim_res_str(s->result));
-		gate_put(&b, ", \"aligned\": %s}", v->dkim_aligned[i] ?
-		    "true" : "false");
+
+		json_obj_begin(&j);
+		json_kstr(&j, "domain", s->domain);
+		json_kstr(&j, "selector", s->selector);
+		json_kstr(&j, "result", dkim_res_str(s->result));
+		json_kbool(&j, "aligned", v->dkim_aligned[i]);
+		json_obj_end(&j);
 	}
-	gate_put(&b, "],\n \"spf\": ");
+	json_arr_end(&j);
+	json_key(&j, "spf");
 	if (v->spf_checked) {
-		gate_put(&b, "{\"result\": ");
-		gate_json_str(&b, v->spf.result);
-		gate_put(&b, ", \"domain\": ");
-		gate_json_str(&b, v->spf.domain);
-		gate_put(&b, ", \"source\": ");
-		gate_json_str(&b, v->spf.source);
-		gate_put(&b, "}");
-	} else {
-		gate_put(&b, "null");
-	}
-	gate_put(&b, ",\n \"dmarc\": {\"result\": ");
-	gate_json_str(&b, v->dmarc_checked ? dmarc_res_str(v->dmarc.result) :
-	    "none");
-	gate_put(&b, ", \"policy\": ");
-	gate_json_str(&b, v->dmarc_checked ?
+		json_obj_begin(&j);
+		json_kstr(&j, "result", v->spf.result);
+		json_kstr(&j, "domain", v->spf.domain);
+		json_kstr(&j, "source", v->spf.source);
+		json_obj_end(&j);
+	} else
+		json_null(&j);
+	json_key(&j, "dmarc");
+	json_obj_begin(&j);
+	json_kstr(&j, "result", v->dmarc_checked ?
+	    dmarc_res_str(v->dmarc.result) : "none");
+	json_kstr(&j, "policy", v->dmarc_checked ?
 	    dmarc_policy_str(v->dmarc.policy) : NULL);
-	gate_put(&b, "},\n \"itip\": ");
+	json_obj_end(&j);
+	json_key(&j, "itip");
 	if (v->have_itip) {
-		gate_put(&b, "{\"method\": ");
-		gate_json_str(&b, v->itip.method);
-		gate_put(&b, ", \"uid\": ");
-		gate_json_str(&b, v->itip.uid);
-		gate_put(&b, ", \"organizer\": ");
-		gate_json_str(&b, v->itip.organizer);
-		gate_put(&b, "}");
-	} else {
-		gate_put(&b, "null");
-	}
-	gate_put(&b, "}\n");
-	if (b.oom) {
-		free(b.s);
+		json_obj_begin(&j);
+		json_kstr(&j, "method", v->itip.method);
+		json_kstr(&j, "uid", v->itip.uid);
+		json_kstr(&j, "organizer", v->itip.organizer);
+		json_obj_end(&j);
+	} else
+		json_null(&j);
+	json_obj_end(&j);
+	out = json_finish(&j, &len);
+	if (out == NULL)
+		return NULL;
+	nl = realloc(out, len + 2);	/* one object per line */
+	if (nl == NULL) {
+		free(out);
 		return NULL;
 	}
-	return b.s;
+	nl[len] = '\n';
+	nl[len + 1] = '\0';
+	return nl;
 }
 
 void
