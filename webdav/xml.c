@@ -5,6 +5,7 @@
  */
 #include "webdav/xml.h"
 
+#include <malloc.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -14,6 +15,22 @@
 #include <libxml/parser.h>
 
 /* ---- output buffer -------------------------------------------------- */
+
+#define XML_BUF_MMAP    (256 * 1024)
+
+static pthread_once_t mmap_once = PTHREAD_ONCE_INIT;
+
+/*
+ * A listing's answer is megabytes, one per busy thread. A fixed mmap
+ * threshold keeps such buffers out of glibc's arenas (by default the
+ * threshold climbs after the first free and the arenas then hold the
+ * freed megabytes for good) and lets realloc grow them with mremap.
+ */
+static void
+mmap_threshold(void)
+{
+	mallopt(M_MMAP_THRESHOLD, XML_BUF_MMAP);
+}
 
 static int
 buf_grow(struct xml_buf *b, size_t n)
@@ -25,6 +42,8 @@ buf_grow(struct xml_buf *b, size_t n)
 		return -1;
 	if (b->len + n + 1 <= b->cap)
 		return 0;
+	if (b->len + n + 1 > XML_BUF_MMAP / 2)
+		pthread_once(&mmap_once, mmap_threshold);
 	cap = b->cap ? b->cap : 4096;
 	while (cap < b->len + n + 1)
 		cap *= 2;
