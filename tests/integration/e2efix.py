@@ -1,37 +1,45 @@
 """
-tests/integration/e2efix.py: the pieces the end-to-end tests and the IMAP
-benchmark share: a private Dovecot (tests/integration/dovecot.sh, driven
-through sh), a real `calgate serve` that can be killed and started again on
-the same data, IMAP APPEND, CalDAV sync-collection/GET, and the store.
-Debian's /usr/bin/python3 only; everything on 127.0.0.1, every wait bounded.
+tests/integration/e2efix.py: everything running together, for the
+end-to-end tests (test_e2e_imap.py, test_recheck.py, status_page.py) and
+the IMAP benchmark: a private Dovecot (dovecot.sh, driven through sh), and
+Stack, a ready-made whole: a real unbound serving the test zones, that
+Dovecot, and `calgate serve` (calgate_test.Server) polling alice's INBOX
+there, with Google-Workspace-shaped invitations signed by dkimpy
+(mailfix.py). Debian's /usr/bin/python3 only; everything on 127.0.0.1,
+every wait bounded.
+
+    with e2efix.Stack() as s:       # alice (IMAP), bob, root (admin)
+        s.wait_state("alice", "idle")
+        s.deliver(s.google_invite("g1@partner-firm.fi"))
+        row = s.wait_row(lambda r: r["uid"] == "g1@partner-firm.fi")
+        s.write_config(alice_policy=e2efix.RELAXED)
+        s.reload_http()  # or s.sighup()
+        r = s.recheck("alice", row["id"])
+
+The with-block's exit ends calgate, Dovecot and unbound even on failure
+and removes the temp directory (KEEP=1 keeps it).
 """
-import base64
-import http.client
 import imaplib
-import json
 import os
 import re
-import signal
-import sqlite3
+import shutil
 import subprocess
+import sys
+import tempfile
 import time
+import signal
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-BIN = os.environ.get("CALGATE_BIN", os.path.join(ROOT, "calgate"))
-DOVECOT_SH = os.path.join(ROOT, "tests", "integration", "dovecot.sh")
+import calgate_test as ct
+import mailfix
+# Calgate, pwhash, wait_for: for tests/bench/imap_latency.py.
+from calgate_test import Server as Calgate, pwhash, wait_for
+
+__all__ = ["Calgate", "Dovecot", "Stack", "pwhash", "wait_for"]
+
+DOVECOT_SH = os.path.join(ct.ROOT, "tests", "integration", "dovecot.sh")
 DOVECOT_VARS = ["DOVECOT_DIR", "DOVECOT_CONF", "DOVECOT_PORT",
                 "DOVECOT_TLS_PORT", "DOVECOT_CA", "DOVECOT_LOG",
                 "DOVECOT_RAWLOG", "DOVECOT_UID", "DOVECOT_GID"]
-
-
-def wait_for(seconds, fn, step=0.05):
-    """fn() until it is true or seconds have passed; its last value."""
-    end = time.time() + seconds
-    while True:
-        v = fn()
-        if v or time.time() >= end:
-            return v
-        time.sleep(step)
 
 
 # ---------------------------------------------------------------- Dovecot
@@ -69,8 +77,7 @@ class Dovecot:
 
     def sh(self, script, *args, timeout=60):
         r = subprocess.run(["sh", "-c", ". \"%s\"; %s" % (DOVECOT_SH, script),
-                            "sh"] + list(args), env=getattr(self, "env",
-                                                             os.environ),
+                            "sh"] + list(args), env=self.env,
                            capture_output=True, text=True, timeout=timeout)
         if r.returncode != 0:
             raise RuntimeError("dovecot.sh %s: %s" % (script[:40], r.stderr))
@@ -80,11 +87,19 @@ class Dovecot:
         self.sh("dovecot_user \"$1\" \"$2\"", name, password)
         self.users[name] = password
 
-    def drop(self, user, data):
+    def _file(self, data):
         path = os.path.join(self.env["DOVECOT_DIR"], "drop.eml")
         with open(path, "wb") as f:
             f.write(data)
-        self.sh("dovecot_drop \"$1\" \"$2\"", user, path)
+        return path
+
+    def save(self, user, data):
+        """Delivers data (bytes) to user's INBOX with doveadm save."""
+        self.sh("dovecot_save \"$1\" \"$2\"", user, self._file(data))
+
+    def drop(self, user, data):
+        """Puts data straight into user's maildir (Dovecot may be down)."""
+        self.sh("dovecot_drop \"$1\" \"$2\"", user, self._file(data))
 
     def maildir(self, user):
         return self.sh("dovecot_maildir \"$1\"", user).strip()
@@ -104,6 +119,7 @@ class Dovecot:
                 "{ cat \"$DOVECOT_DIR/restart.log\" >&2; exit 1; }")
 
     def cleanup(self, keep=False):
+        """Stops Dovecot; removes its directory unless keep."""
         try:
             self.sh("dovecot_stop" if keep else "dovecot_cleanup")
         except Exception:
@@ -132,166 +148,184 @@ class Dovecot:
         return done
 
 
-# ---------------------------------------------------------------- calgate
+# ---------------------------------------------------------------- Stack
 
-def pwhash(password):
-    return subprocess.run([BIN, "passwd"], input=password + "\n",
-                          capture_output=True, text=True,
-                          check=True).stdout.strip()
+PASSWORD = "E2e horse battery 9"        # every user's CalDAV password
+IMAP_SECRET = "imap-e2e-S3cret-never-shown"
+FROM = "maria@partner-firm.fi"
+ALIGNED_FROM = "tom@bigcorp.example"
+TENANT = "partner-firm-fi.20230601.gappssmtp.com"
+SELECTOR = "20230601"
+# A line of the text part: message bodies never reach a response.
+BODY_MARKER = "You have been invited to"
+
+STRICT = "policy.require = dmarc"
+RELAXED = "policy.require = dkim\npolicy.dkim_signers = google-workspace"
 
 
-class Response:
-    def __init__(self, status, headers, body):
-        self.status, self.headers, self.body = status, headers, body
+class Stack(ct.Server):
+    """A calgate_test.Server (users alice, whose INBOX it polls, bob and
+    root, the admin) with its unbound (self.unbound) and Dovecot (self.dv)
+    in one temp dir (self.dir)."""
 
-    def text(self):
-        return self.body.decode("utf-8", "replace")
+    def __init__(self):
+        self.tmp = self.dv = self.proc = None
 
-
-class Calgate:
-    """A real `calgate serve` on a config file; start() again after
-    kill() or stop() serves the same data."""
-
-    def __init__(self, directory, config_text, passwords):
-        self.dir = directory
-        self.conf = os.path.join(directory, "calgate.conf")
-        self.passwords = passwords
-        with open(self.conf, "w") as f:
-            f.write(config_text)
-        self.proc = None
-        self.port = None
-        self.starts = 0
-        self.logs = []
-
-    def start(self):
-        self.starts += 1
-        log = os.path.join(self.dir, "calgate.%d.log" % self.starts)
-        self.logs.append(log)
-        self.proc = subprocess.Popen([BIN, "serve", "-c", self.conf],
-                                     stdout=open(log, "w"),
-                                     stderr=subprocess.STDOUT)
-        self.port = None
-
-        def started():
-            if self.proc.poll() is not None:
-                return True
-            m = re.search(r"server start .*listen=127\.0\.0\.1:(\d+)",
-                          open(log).read())
-            if m:
-                self.port = int(m.group(1))
-            return self.port is not None
-        wait_for(10, started)
-        if self.port is None:
-            raise RuntimeError("calgate did not start:\n" + open(log).read())
-        self.origin = "http://127.0.0.1:%d" % self.port
-
-    def log_text(self):
-        return "".join(open(p, errors="replace").read() for p in self.logs)
-
-    def kill(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-        if self.proc:
-            self.proc.wait()
-        self.proc = None
-
-    def stop(self):
-        """SIGTERM; milliseconds it took to exit."""
-        t0 = time.time()
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.rc = self.proc.returncode if self.proc else None
-        self.proc = None
-        return (time.time() - t0) * 1000
-
-    def request(self, method, path, user="alice", body=b"", headers=None):
-        h = dict(headers or {})
-        if user:
-            tok = base64.b64encode(("%s:%s" % (user, self.passwords[user]))
-                                   .encode()).decode()
-            h["Authorization"] = "Basic " + tok
-        if isinstance(body, str):
-            body = body.encode()
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=20)
+    def __enter__(self):
+        # Killed by timeout(1) or make: still stop what was started.
+        signal.signal(signal.SIGTERM, lambda *a: sys.exit(1))
         try:
-            c.putrequest(method, path, skip_accept_encoding=True)
-            for k, v in h.items():
-                c.putheader(k, v)
-            c.putheader("Content-Length", str(len(body)))
-            c.endheaders()
-            if body:
-                c.send(body)
-            r = c.getresponse()
-            return Response(r.status, dict(r.getheaders()), r.read())
-        finally:
-            c.close()
+            self._setup()
+        except BaseException:
+            self.close()
+            raise
+        return self
 
-    # ---- CalDAV
+    def __exit__(self, *exc):
+        self.close()
+        return False
 
-    def sync(self, user, token="", cal="default"):
-        """sync-collection REPORT: (status, new token, [(href, status)])."""
-        body = ('<?xml version="1.0"?><D:sync-collection xmlns:D="DAV:">'
-                '<D:sync-token>%s</D:sync-token><D:sync-level>1'
-                '</D:sync-level><D:prop><D:getetag/></D:prop>'
-                '</D:sync-collection>' % token)
-        r = self.request("REPORT", "/dav/calendars/%s/%s/" % (user, cal),
-                         user=user, body=body,
-                         headers={"Content-Type": "application/xml",
-                                  "Depth": "0"})
-        t = r.text()
-        m = re.search(r"<D:sync-token>([^<]+)</D:sync-token>", t)
-        items = []
-        for resp in re.findall(r"<D:response>(.*?)</D:response>", t, re.S):
-            href = re.search(r"<D:href>([^<]+)</D:href>", resp)
-            st = re.search(r"<D:status>HTTP/1.1 (\d+)", resp)
-            items.append((href.group(1) if href else None,
-                          int(st.group(1)) if st else None))
-        return r.status, m.group(1) if m else None, items
+    def _setup(self):
+        self.tmp = tempfile.mkdtemp(prefix="calgate-e2e-")
+        self.key, pub = mailfix.rsa_key(self.tmp, 2048)
+        rsa = "v=DKIM1; k=rsa; p=" + pub
+        # partner-firm.fi publishes no DMARC record: Google Workspace
+        # without DMARC, the case calgate was written for.
+        self.zones = ["google.com", "gappssmtp.com", "partner-firm.fi",
+                      "aligned.example", "bigcorp.example"]
+        self.recs = [
+            mailfix.txt("%s._domainkey.google.com" % SELECTOR, rsa),
+            mailfix.txt("%s._domainkey.%s" % (SELECTOR, TENANT), rsa),
+            # a sender with DMARC and an aligned signature
+            mailfix.txt("_dmarc.bigcorp.example", "v=DMARC1; p=reject"),
+            mailfix.txt("s1._domainkey.bigcorp.example", rsa),
+            # start_unbound's readiness probe asks for this one
+            mailfix.txt("_dmarc.aligned.example", "v=DMARC1; p=reject")]
+        # slowdns.example: lookups time out (SERVFAIL), until
+        # dns_heal() serves it: a temporary failure, then a fixed one.
+        self.slow_recs = [
+            mailfix.txt("_dmarc.slowdns.example", "v=DMARC1; p=reject"),
+            mailfix.txt("s1._domainkey.slowdns.example", rsa)]
+        self.unbound, self.dns_port = mailfix.start_unbound(
+            self.tmp, self.zones, self.recs, ["slowdns.example"])
+        self.dv = Dovecot(os.path.join(self.tmp, "dovecot"))
+        self.dv.user("alice", IMAP_SECRET)
+        self.hash = pwhash(PASSWORD)
+        ct.Server.__init__(self, self.tmp, None, dict.fromkeys(
+            ("alice", "bob", "root"), PASSWORD))
+        self.write_config()
+        self.start()
 
-    def get(self, path, user="alice"):
-        return self.request("GET", path, user=user)
+    def close(self):
+        self.stop()
+        keep = bool(os.environ.get("KEEP"))
+        if self.dv:
+            self.dv.cleanup(keep)
+            self.dv = None
+        mailfix.stop_all()
+        if self.tmp and not keep:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        elif self.tmp:
+            print("kept", self.tmp)
 
-    def objects(self, user, cal="default"):
-        """Every object's body in the calendar, by href."""
-        st, _, items = self.sync(user, "", cal)
-        out = {}
-        for href, _s in items:
-            if href and not href.endswith("/"):
-                r = self.get(href, user)
-                if r.status == 200:
-                    out[href] = r.text()
+    def dns_heal(self):
+        """Restarts unbound on the same port, now serving slowdns.example
+        (a signing key and DMARC p=reject)."""
+        mailfix.stop_unbound(self.unbound)
+        self.unbound, _ = mailfix.start_unbound(
+            self.tmp, self.zones + ["slowdns.example"],
+            self.recs + self.slow_recs, [], port=self.dns_port)
+
+    def deliver(self, msg, user="alice"):
+        """Delivers msg (bytes) to user's INBOX with doveadm save."""
+        self.dv.save(user, msg)
+
+    # ---- mail -------------------------------------------------------------
+
+    def google_invite(self, uid, subject=None, summary=None):
+        """An invitation as Google Workspace sends it for a domain with no
+        DMARC record: signed by the tenant's gappssmtp.com domain and by
+        google.com, neither aligned with From."""
+        msg = self.invite(FROM, uid, subject, summary)
+        msg = mailfix.sign(msg, SELECTOR, TENANT, self.key)
+        return mailfix.sign(msg, SELECTOR, "google.com", self.key)
+
+    def aligned_invite(self, uid, subject=None, summary=None,
+                       frm=ALIGNED_FROM):
+        """An invitation from a domain with p=reject, signed by it."""
+        msg = self.invite(frm, uid, subject, summary)
+        return mailfix.sign(msg, "s1", frm.split("@")[1], self.key)
+
+    @staticmethod
+    def invite(frm, uid, subject, summary):
+        cal = mailfix.calendar(frm, attendee="alice@calgate.test", uid=uid)
+        if summary is not None:
+            cal = cal.replace("SUMMARY:Planning meeting",
+                              "SUMMARY:" + summary)
+        msg = mailfix.invite(frm, attendee="alice@calgate.test", uid=uid,
+                             cal=cal)
+        msg = msg.replace(b"Message-ID: <", ("Message-ID: <%s." % uid)
+                          .encode(), 1)
+        if subject is not None:
+            head, sep, body = msg.partition(b"\r\n\r\n")
+            head = re.sub(rb"(?m)^Subject: [^\r]*",
+                          lambda m: b"Subject: " + subject.encode(), head,
+                          count=1)
+            msg = head + sep + body
+        return msg
+
+    # ---- calgate ------------------------------------------------------------
+
+    def write_config(self, alice_policy=STRICT):
+        self.configure(self.config_text(alice_policy))
+
+    def config_text(self, alice_policy=STRICT):
+        """The configuration file, with alice's policy lines."""
+        pwfile = os.path.join(self.tmp, "alice.imap")
+        if not os.path.exists(pwfile):
+            with open(pwfile, "w") as f:
+                f.write(IMAP_SECRET + "\n")
+            os.chmod(pwfile, 0o600)
+        return """[server]
+listen = 127.0.0.1:0
+data_dir = {tmp}/data
+[dns]
+resolver = 127.0.0.1@{dns}
+timeout_ms = 2000
+[policy]
+require = dmarc
+[user alice]
+password = {h}
+addresses = alice@calgate.test
+imap = imap://alice@127.0.0.1:{imap}/INBOX
+imap_tls = none
+imap_password_file = {pw}
+{policy}
+[user bob]
+password = {h}
+addresses = bob@calgate.test
+[user root]
+password = {h}
+addresses = root@calgate.test
+admin = yes
+""".format(tmp=self.tmp, dns=self.dns_port, h=self.hash,
+           imap=self.dv.port, pw=pwfile, policy=alice_policy)
+
+    def reload_http(self):
+        return self.post("/api/reload", "root")
+
+    def secrets(self):
+        """Strings no response outside /dav/ may ever carry."""
+        return [PASSWORD, self.hash, IMAP_SECRET, BODY_MARKER,
+                "DKIM-Signature", "BEGIN:VCALENDAR"]
+
+    def leaks(self):
+        out = set()
+        for path, hdrs, data in self.seen:
+            if path.startswith("/dav/"):
+                continue        # CalDAV serves the event itself
+            blob = hdrs + data
+            for s in self.secrets():
+                if s.encode() in blob:
+                    out.add(s)
         return out
-
-    # ---- status API
-
-    def status(self, user):
-        r = self.request("GET", "/api/status", user=user)
-        return json.loads(r.body) if r.status == 200 else None
-
-    def recheck(self, user, log_id):
-        s = self.status(user)
-        r = self.request("POST", "/api/invitations/%d/recheck" % log_id,
-                         user=user, headers={"Origin": self.origin,
-                                             "X-CSRF-Token": s["csrf"]})
-        return r
-
-    # ---- store
-
-    def db(self, sql, *args):
-        c = sqlite3.connect(os.path.join(self.dir, "data", "calgate.db"),
-                            timeout=10)
-        try:
-            return c.execute(sql, args).fetchall()
-        finally:
-            c.close()
-
-    def imip(self, user, where="1", *args):
-        return self.db("SELECT l.id, l.decision, l.reason, l.next_retry, "
-                       "l.ical_uid, l.message_id, l.imap_uid FROM imip_log "
-                       "l JOIN users u ON u.id = l.user_id WHERE u.name = ? "
-                       "AND " + where + " ORDER BY l.id", user, *args)

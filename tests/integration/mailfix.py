@@ -214,7 +214,29 @@ def txt(name, value):
         name, " ".join('"%s"' % p for p in parts))
 
 
-def start_unbound(tmp, zones, records, stub_zones, port=None):
+def start_unbound(tmp, zones, records, stub_zones, port=None, attempts=5):
+    """unbound serving zones (records; stub_zones SERVFAIL) on port (a
+    free one if None): (proc, port). Tried again, up to attempts times,
+    when the port (free for UDP) was taken for TCP or is still held by the
+    unbound before it."""
+    for attempt in range(attempts):
+        try:
+            return _start_unbound(tmp, zones, records, stub_zones, port)
+        except RuntimeError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.3)
+            PROCS[:] = [p for p in PROCS if p.poll() is None]
+
+
+def stop_unbound(proc):
+    """Stops one unbound started here (to start another on its port)."""
+    proc.terminate()
+    proc.wait(5)
+    PROCS.remove(proc)
+
+
+def _start_unbound(tmp, zones, records, stub_zones, port):
     port = port or free_port()
     dead = free_port()
     conf = os.path.join(tmp, "unbound.conf")

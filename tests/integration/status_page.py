@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """
 tests/integration/status_page.py: run by test_status_page.sh. Brings up
-the real stack (e2e.py: unbound, Dovecot, `calgate serve` watching
+the real stack (e2efix.py: unbound, Dovecot, `calgate serve` watching
 alice's INBOX), delivers real signed invitations over IMAP, then runs
 tests/browser/status_page.mjs in Debian's headless chromium, which logs
 in, reads the page, has the admin reload a relaxed configuration and
@@ -22,38 +22,29 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import e2e  # noqa: E402
+import calgate_test as ct  # noqa: E402
+import e2efix  # noqa: E402
 
 XSS = '<img src=x onerror="window.__xss=1">'
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what, flush=True)
-    return cond
+T = ct.Results()
+check = T.check
 
 
 def main():
     try:
-        with e2e.Stack() as s:
+        with e2efix.Stack() as s:
             run(s)
     except Exception as e:      # a broken setup is a failure, not a crash
         import traceback
         traceback.print_exc()
         check(False, "setup or run: %r" % e)
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    T.finish()
 
 
 def run(s):
     if not check(s.wait_state("alice", "idle"),
                  "alice's mailbox is watched (IDLE)"):
-        print(s.logtext())
+        print(s.log_text())
         return
     s.deliver(s.aligned_invite("b1@bigcorp.example",
                                subject="Invitation: Budget 2027",
@@ -69,7 +60,7 @@ def run(s):
                 "q4@partner-firm.fi"):
         rows[uid] = s.wait_row(lambda r, u=uid: r["uid"] == u)
     if not check(all(rows.values()), "three invitations recorded"):
-        print(s.logtext())
+        print(s.log_text())
         return
     check(rows["b1@bigcorp.example"]["decision"] == "accept",
           "aligned invitation accepted on arrival")
@@ -79,19 +70,19 @@ def run(s):
 
     relaxed = os.path.join(s.tmp, "relaxed.conf")
     with open(relaxed, "w") as f:
-        f.write(s.config_text(e2e.RELAXED))
+        f.write(s.config_text(e2efix.RELAXED))
     env = dict(os.environ,
                CALGATE_URL=s.url, CALGATE_USER="alice", ADMIN_USER="root",
-               CALGATE_PASS=e2e.PASSWORD, GOOGLE_ID=str(g["id"]),
+               CALGATE_PASS=e2efix.PASSWORD, GOOGLE_ID=str(g["id"]),
                XSS_SUBJECT=XSS, CONF_PATH=s.conf, CONF_RELAXED=relaxed,
                RECHECK_EXPECT=os.environ.get("RECHECK_EXPECT", "accepted"),
                SCREENSHOT=os.environ.get("SCREENSHOT", os.path.join(
-                   e2e.ROOT, "tests", "artifacts", "status.png")))
+                   ct.ROOT, "tests", "artifacts", "status.png")))
     out = os.path.join(s.tmp, "node.out")
     with open(out, "w") as o:
         try:
             rc = subprocess.run(["node", os.path.join(
-                e2e.ROOT, "tests", "browser", "status_page.mjs")],
+                ct.ROOT, "tests", "browser", "status_page.mjs")],
                 env=env, stdout=o, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL, timeout=90).returncode
         except subprocess.TimeoutExpired:
@@ -102,13 +93,12 @@ def run(s):
     line = [x for x in text.splitlines() if x.endswith(" failed") and
             " passed, " in x]
     if check(line, "the browser script printed a result (exit %d)" % rc):
-        global passed, failed
         p, f = line[-1].split(" passed, ")
-        passed += int(p)
-        failed += int(f.split()[0])
+        T.passed += int(p)
+        T.failed += int(f.split()[0])
 
     # What the browser did, seen from the server.
-    st, body = s.get_json("/api/invitations?limit=200", "alice")
+    body = s.get("/api/invitations?limit=200", "alice").json()
     after = {r["uid"]: r for r in (body or {}).get("invitations", [])}
     q = after.get("q4@partner-firm.fi", {})
     check(q.get("decision") == "accept",
@@ -116,19 +106,15 @@ def run(s):
     x = after.get("x1@partner-firm.fi", {})
     check(x.get("decision") == "skip" and x.get("subject") == XSS,
           "the markup-subject invitation is still skipped")
-    s.proc.send_signal(e2e.signal.SIGTERM)
-    try:
-        s.proc.wait(10)
-    except e2e.subprocess.TimeoutExpired:
-        pass
-    log = s.logtext()
-    check(e2e.IMAP_SECRET not in log and e2e.PASSWORD not in log,
+    s.stop()
+    log = s.log_text()
+    check(e2efix.IMAP_SECRET not in log and e2efix.PASSWORD not in log,
           "no secret in the log")
     san = re.search(r"Sanitizer|runtime error:", log)
     check(not san, "no sanitizer report" + (":\n" + log[-3000:] if san
                                             else ""))
-    check(s.proc.returncode == 0, "clean exit (%s)" % s.proc.returncode)
+    check(s.rc == 0, "clean exit (%s)" % s.rc)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -34,7 +34,6 @@ KEEP=1 keeps the temporary directory. Last line: "N passed, M failed".
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -43,24 +42,15 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import e2efix  # noqa: E402
-from e2efix import Calgate, Dovecot, pwhash, wait_for  # noqa: E402
+import calgate_test as ct  # noqa: E402
+from calgate_test import pwhash, wait_for  # noqa: E402
+from e2efix import Dovecot  # noqa: E402
 from mailfix import (calendar, invite, rsa_key, sign,  # noqa: E402
-                     start_unbound, stop_all, txt, PROCS)
+                     start_unbound, stop_all, stop_unbound, txt)
 
 KEEP_SLOW = bool(os.environ.get("KEEP_SLOW"))
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-        print("ok   " + what, flush=True)
-    else:
-        failed += 1
-        print("FAIL " + what, flush=True)
-    return cond
+T = ct.Results()
+check = T.check
 
 
 # ---------------------------------------------------------------- fixtures
@@ -116,19 +106,6 @@ def gws_invite(key, frm, uid, **kw):
     return sign(sign(m, SEL, tenant(dom), key), SEL, "google.com", key)
 
 
-def unbound(tmp, pub, flaky_ok, port=None):
-    """start_unbound, again when its port (free for UDP) was taken for TCP
-    or is still held by the unbound before it."""
-    for attempt in range(5):
-        try:
-            return start_unbound(tmp, *zones(pub, flaky_ok), port=port)
-        except RuntimeError:
-            if attempt == 4:
-                raise
-            time.sleep(0.3)
-            PROCS[:] = [p for p in PROCS if p.poll() is None]
-
-
 def uids_in(objs):
     out = []
     for body in objs.values():
@@ -144,14 +121,13 @@ def main():
     if not os.environ.get("CALGATE_BIN"):
         r = subprocess.run(["make", "--no-print-directory", "-s",
                             "SANITIZE=1", "build-san/calgate"],
-                           cwd=e2efix.ROOT, capture_output=True, text=True)
+                           cwd=ct.ROOT, capture_output=True, text=True)
         if r.returncode != 0:
             print(r.stdout + r.stderr)
-            print("cannot build build-san/calgate")
-            print("0 passed, 1 failed")
-            return 1
-        e2efix.BIN = os.path.join(e2efix.ROOT, "build-san", "calgate")
-    print("     (server: %s)" % os.path.relpath(e2efix.BIN, e2efix.ROOT))
+            check(False, "cannot build build-san/calgate")
+            T.finish()
+        ct.BIN = os.path.join(ct.ROOT, "build-san", "calgate")
+    print("     (server: %s)" % os.path.relpath(ct.BIN, ct.ROOT))
     tmp = tempfile.mkdtemp(prefix="calgate-e2e.")
     os.chmod(tmp, 0o755)
     state = {}
@@ -171,21 +147,15 @@ def main():
             print("kept " + tmp)
         else:
             shutil.rmtree(tmp, ignore_errors=True)
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
-
-
-def timed_out(signum, frame):
-    raise TimeoutError("the test took too long")
+    T.finish()
 
 
 def run(tmp, state):
-    signal.signal(signal.SIGALRM, timed_out)
-    signal.alarm(int(os.environ.get("E2E_TIMEOUT",
-                                    "400" if KEEP_SLOW else "150")))
+    ct.alarm(int(os.environ.get("E2E_TIMEOUT",
+                                "400" if KEEP_SLOW else "150")))
     t_begin = time.time()
     key, pub = rsa_key(tmp, 2048)
-    ub, dns_port = unbound(tmp, pub, False)
+    ub, dns_port = start_unbound(tmp, *zones(pub, False))
 
     dv = state["dv"] = Dovecot(os.path.join(tmp, "dovecot"))
     imap_pw = {"alice": "alice-imap-secret-1", "bob": "bob-imap-secret-2",
@@ -232,7 +202,7 @@ imap_password_file = {sec}/carol
            port=dv.port, tport=dv.tls_port, ca=dv.ca, sec=secrets)
     cgdir = os.path.join(tmp, "cg")
     os.mkdir(cgdir)
-    cg = state["cg"] = Calgate(cgdir, conf, dav_pw)
+    cg = state["cg"] = ct.Server(cgdir, conf, dav_pw)
 
     # Everything signed up front: signing is not what is measured.
     bulk0 = [gws_invite(key, "bob@gws.example",
@@ -412,10 +382,8 @@ imap_password_file = {sec}/carol
     check("e2e-flaky" not in "".join(cg.objects("alice").values()),
           "SERVFAIL: not in the calendar")
     # DNS fixed: unbound again on the same port, flaky.example answered.
-    ub.terminate()
-    ub.wait(5)
-    PROCS.remove(ub)
-    ub, _ = unbound(tmp, pub, True, port=dns_port)
+    stop_unbound(ub)
+    ub, _ = start_unbound(tmp, *zones(pub, True), port=dns_port)
     if KEEP_SLOW:
         ok = wait_for(150, lambda: cg.imip(
             "alice", "l.ical_uid = ? AND l.decision = 'accept'",
@@ -612,7 +580,7 @@ imap_password_file = {sec}/carol
     hconf = re.sub(r"resolver = \S+\ntimeout_ms = \d+",
                    "resolver = 127.0.0.1@%d\ntimeout_ms = 20000" %
                    hole.getsockname()[1], conf.replace(cgdir, hdir))
-    hcg = state["cg"] = Calgate(hdir, hconf, dav_pw)
+    hcg = state["cg"] = ct.Server(hdir, hconf, dav_pw)
     hcg.start()
     time.sleep(2)               # alice's first message is in the gate
     ms = hcg.stop()
@@ -626,8 +594,8 @@ imap_password_file = {sec}/carol
     check(not re.search(r"Sanitizer|runtime error", logs),
           "abandoned thread: nothing freed under it (no sanitizer report)")
     print("     (%.1f s)" % (time.time() - t_begin))
-    signal.alarm(0)
+    ct.alarm(0)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

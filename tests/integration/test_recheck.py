@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """
 tests/integration/test_recheck.py: "Check again", end to end, with every
-part real (e2e.py): unbound serving the test zones, a private Dovecot,
+part real (e2efix.py): unbound serving the test zones, a private Dovecot,
 `calgate serve` polling alice's INBOX over IMAP IDLE.
 
 A Google-Workspace-shaped invitation (d=google.com plus the tenant's
@@ -17,25 +17,16 @@ secret. CALGATE_BIN=build-san/calgate runs it under ASan+UBSan.
 """
 import os
 import re
-import sqlite3
+import signal
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import e2e  # noqa: E402
+import calgate_test as ct  # noqa: E402
+import e2efix  # noqa: E402
 from test_api import prom_check  # noqa: E402
 
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-        print("ok  ", what, flush=True)
-    else:
-        failed += 1
-        print("FAIL:", what, flush=True)
-    return cond
+T = ct.Results()
+check = T.check
 
 
 QUERY = b"""<?xml version="1.0" encoding="utf-8"?>
@@ -49,28 +40,28 @@ CAL = "/dav/calendars/alice/default/"
 
 def calendar_uids(s):
     """The UIDs of the events in alice's default calendar (REPORT)."""
-    st, _, body = s.request("REPORT", CAL, "alice",
-                            {"Depth": "1",
-                             "Content-Type": "application/xml"}, QUERY)
-    if st != 207:
+    r = s.request("REPORT", CAL, "alice", body=QUERY,
+                  headers={"Depth": "1", "Content-Type": "application/xml"})
+    if r.status != 207:
         return None
-    return sorted(re.findall(r"UID:([^\r\n&<]+)", body.decode()))
+    return sorted(re.findall(r"UID:([^\r\n&<]+)", r.body.decode()))
 
 
 def recheck(s, row_id, user="alice", headers=None):
-    return s.post("/api/invitations/%d/recheck" % row_id, user, headers)
+    """(status, JSON body or None)."""
+    r = s.recheck(user, row_id, headers)
+    return r.status, r.json()
 
 
 def main():
     try:
-        with e2e.Stack() as s:
+        with e2efix.Stack() as s:
             run(s)
     except Exception as e:      # a broken setup is a failure, not a crash
         import traceback
         traceback.print_exc()
         check(False, "setup or run: %r" % e)
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    T.finish()
 
 
 def by_uid(uid):
@@ -91,7 +82,7 @@ def run(s):
     g1 = s.wait_row(by_uid("g1@partner-firm.fi"))
     g2 = s.wait_row(by_uid("g2@partner-firm.fi"))
     if not check(g1 and g2, "both invitations recorded within 10 s"):
-        print(s.logtext())
+        print(s.log_text())
         return
     check(g1["decision"] == "skip" and g1["reason"] == "dmarc-none",
           "skipped: dmarc-none (%s/%s)" % (g1["decision"], g1["reason"]))
@@ -102,11 +93,12 @@ def run(s):
     d = g1["detail"] or {}
     check(sorted((x["domain"], x["result"], x["aligned"])
                  for x in d.get("dkim", [])) ==
-          [("google.com", "pass", False), (e2e.TENANT, "pass", False)],
+          [("google.com", "pass", False), (e2efix.TENANT, "pass", False)],
           "detail: both signatures pass, neither aligned")
     check(d.get("dmarc") == {"result": "none", "policy": None},
           "detail: no DMARC record")
-    check(g1["from"] == e2e.FROM and g1["summary"] == "Planning meeting" and
+    check(g1["from"] == e2efix.FROM and
+          g1["summary"] == "Planning meeting" and
           g1["method"] == "REQUEST" and g1["can_recheck"] is True,
           "row: from, summary, method, can_recheck")
     check(calendar_uids(s) == [], "nothing in alice's calendar yet")
@@ -120,9 +112,9 @@ def run(s):
     check(st == 404, "bob cannot check alice's invitation again (%d)" % st)
     check(not any(r["id"] in (g1["id"], g2["id"]) for r in s.rows("bob")),
           "bob does not see alice's invitations")
-    st, _, data = s.request("GET", "/api/invitations/%d" % g1["id"], "bob")
-    check(st == 404 and b"partner-firm" not in data,
-          "bob cannot read alice's invitation by id (%d)" % st)
+    r = s.get("/api/invitations/%d" % g1["id"], "bob")
+    check(r.status == 404 and b"partner-firm" not in r.body,
+          "bob cannot read alice's invitation by id (%d)" % r.status)
     for what, h in (("no token", {"X-CSRF-Token": ""}),
                     ("wrong token", {"X-CSRF-Token": "0" * 64}),
                     ("bob's token", {"X-CSRF-Token": s.token("bob")}),
@@ -130,13 +122,14 @@ def run(s):
                     ("empty Origin", {"Origin": ""})):
         st, _ = recheck(s, g1["id"], headers=h)
         check(st == 403, "CSRF: %s -> 403 (%d)" % (what, st))
-    st, _ = s.post("/api/reload", "alice")
+    st = s.post("/api/reload", "alice").status
     check(st == 403, "alice may not reload (%d)" % st)
 
     # ---- the operator relaxes alice's policy; POST /api/reload
-    s.write_config(alice_policy=e2e.RELAXED)
-    st, body = s.reload_http()
-    check(st == 200 and body == {"ok": True}, "POST /api/reload (%d)" % st)
+    s.write_config(alice_policy=e2efix.RELAXED)
+    r = s.reload_http()
+    check(r.status == 200 and r.json() == {"ok": True},
+          "POST /api/reload (%d)" % r.status)
     st, body = recheck(s, g1["id"])
     inv = (body or {}).get("invitation") or {}
     check(st == 200 and inv.get("decision") == "accept" and
@@ -145,9 +138,9 @@ def run(s):
               st, inv.get("decision"), inv.get("reason")))
     check(calendar_uids(s) == ["g1@partner-firm.fi"],
           "the event is in alice's calendar (REPORT)")
-    st, _, ics = s.request("GET", CAL + "g1@partner-firm.fi.ics", "alice")
-    check(st == 200 and b"SUMMARY:Planning meeting" in ics and
-          b"METHOD:" not in ics, "GET of the event (%d)" % st)
+    r = s.get(CAL + "g1@partner-firm.fi.ics", "alice")
+    check(r.status == 200 and b"SUMMARY:Planning meeting" in r.body and
+          b"METHOD:" not in r.body, "GET of the event (%d)" % r.status)
     st, _ = recheck(s, g1["id"])
     check(st == 409, "an accepted invitation is not checked again (%d)" % st)
     a = s.account("alice")
@@ -156,12 +149,12 @@ def run(s):
           "counts and event count follow: %r" % a)
 
     # ---- SIGHUP: back to dmarc, then relaxed again
-    s.write_config(alice_policy=e2e.STRICT)
+    s.write_config(alice_policy=e2efix.STRICT)
     check(s.sighup(), "SIGHUP reload logged")
     st, body = recheck(s, g2["id"])
     check(st == 200 and body["invitation"]["decision"] == "skip",
           "after SIGHUP to require = dmarc: still skipped")
-    s.write_config(alice_policy=e2e.RELAXED)
+    s.write_config(alice_policy=e2efix.RELAXED)
     check(s.sighup(), "second SIGHUP reload logged")
     st, body = recheck(s, g2["id"], "root")
     check(st == 200 and body["invitation"]["decision"] == "accept" and
@@ -175,27 +168,27 @@ def run(s):
     check(calendar_uids(s) == ["g1@partner-firm.fi", "g2@partner-firm.fi",
                                "g3@partner-firm.fi"],
           "three events in alice's calendar: %r" % calendar_uids(s))
-    st, _, body = s.request("REPORT", "/dav/calendars/root/default/", "root",
-                            {"Depth": "1",
-                             "Content-Type": "application/xml"}, QUERY)
-    check(st == 207 and b"UID:" not in body,
-          "nothing in the admin's own calendar (%d)" % st)
+    r = s.request("REPORT", "/dav/calendars/root/default/", "root",
+                  body=QUERY, headers={"Depth": "1",
+                                       "Content-Type": "application/xml"})
+    check(r.status == 207 and b"UID:" not in r.body,
+          "nothing in the admin's own calendar (%d)" % r.status)
 
     # ---- a broken file on SIGHUP: refused, the old one stays in force
     with open(s.conf, "a") as f:
         f.write("bogus_key = 1\n")
-    n = s.logtext().count("config reload refused")
-    s.proc.send_signal(e2e.signal.SIGHUP)
-    check(e2e.wait_for(10, lambda: s.logtext().count(
+    n = s.log_text().count("config reload refused")
+    s.proc.send_signal(signal.SIGHUP)
+    check(ct.wait_for(10, lambda: s.log_text().count(
         "config reload refused") > n), "broken file refused (logged)")
-    st, r = s.get_json("/api/status", "root")
+    r = s.status("root")
     check(r and r["reload_error"] and "bogus_key" in r["reload_error"],
           "reload error shown to the admin")
     s.deliver(s.google_invite("g4@partner-firm.fi"))
     g4 = s.wait_row(by_uid("g4@partner-firm.fi"))
     check(g4 and g4["decision"] == "accept",
           "the previous configuration stays in force")
-    s.write_config(alice_policy=e2e.RELAXED)
+    s.write_config(alice_policy=e2efix.RELAXED)
     check(s.sighup(), "fixed file reloads")
 
     # ---- deferred while DNS fails; checked again once it answers
@@ -222,7 +215,7 @@ def run(s):
             st, body = recheck(s, d1["id"])
             got.update(st=st, inv=(body or {}).get("invitation") or {})
             return st != 200 or got["inv"].get("decision") != "defer"
-        e2e.wait_for(15, accepted, step=1)
+        ct.wait_for(15, accepted, step=1)
         st, inv = got["st"], got["inv"]
         check(st == 200 and inv.get("decision") == "accept" and
               inv.get("reason") == "dmarc-pass" and not inv.get(
@@ -233,23 +226,21 @@ def run(s):
               "the once-deferred event is in the calendar")
 
     # A policy change is no IMAP change: the session survives the reloads.
-    n = s.logtext().count("account=alice state=connecting")
+    n = s.log_text().count("account=alice state=connecting")
     check(n == 1, "four reloads, one IMAP session (%d connects)" % n)
 
     # ---- the store keeps a message only while it can be checked again
-    db = sqlite3.connect(os.path.join(s.tmp, "data", "calgate.db"),
-                         timeout=10)
-    kept = db.execute("SELECT count(*) FROM imip_log WHERE raw IS NOT NULL "
-                      "AND decision IN ('accept', 'ignore')").fetchone()[0]
-    db.close()
+    kept = s.db("SELECT count(*) FROM imip_log WHERE raw IS NOT NULL "
+                "AND decision IN ('accept', 'ignore')")[0][0]
     check(kept == 0, "accepted rows keep no raw message (%d do)" % kept)
 
     # ---- /metrics
-    st, _, _ = s.request("GET", "/metrics", "alice")
+    st = s.get("/metrics", "alice").status
     check(st == 403, "metrics: admin only")
-    st, h, m = s.request("GET", "/metrics", "root")
-    errs, fams = prom_check(m.decode("utf-8", "replace"))
-    check(st == 200 and errs == [], "metrics parse strictly: %s" % errs[:3])
+    r = s.get("/metrics", "root")
+    errs, fams = prom_check(r.text())
+    check(r.status == 200 and errs == [],
+          "metrics parse strictly: %s" % errs[:3])
     dec = {(lb.get("decision"), lb.get("reason")): v for _, lb, v in
            fams.get("calgate_imip_decisions_total", [])}
     check(dec.get(("skip", "dmarc-none"), 0) == 4,
@@ -267,19 +258,15 @@ def run(s):
     check(not leaks, "no secret in any response: %s" % leaks)
 
     # ---- the log, and a clean stop
-    s.proc.send_signal(e2e.signal.SIGTERM)
-    try:
-        s.proc.wait(10)
-    except e2e.subprocess.TimeoutExpired:
-        pass
-    log = s.logtext()
-    check(e2e.IMAP_SECRET not in log and e2e.PASSWORD not in log,
+    s.stop()
+    log = s.log_text()
+    check(e2efix.IMAP_SECRET not in log and e2efix.PASSWORD not in log,
           "no secret in the log")
     san = re.search(r"Sanitizer|runtime error:", log)
     check(not san, "no sanitizer report" + (":\n" + log[-3000:] if san
                                             else ""))
-    check(s.proc.returncode == 0, "clean exit (%s)" % s.proc.returncode)
+    check(s.rc == 0, "clean exit (%s)" % s.rc)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -1,7 +1,7 @@
 #!/bin/sh
 # The status page in a real browser, end to end: real unbound, a private
 # Dovecot and `calgate serve` polling alice's INBOX (tests/integration/
-# e2e.py), real DKIM-signed invitations delivered over IMAP, and Debian's
+# e2efix.py), real DKIM-signed invitations delivered over IMAP, and Debian's
 # headless chromium driven by playwright-core (tests/browser/): log in, read
 # the account state and the skipped Google-style invitation with its hint,
 # reload a relaxed configuration as the admin, click "Check again", see it
