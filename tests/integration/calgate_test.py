@@ -102,7 +102,8 @@ def request(port, method, path, auth=None, body=b"", headers=None,
         if body:
             c.send(body)
         r = c.getresponse()
-        return Response(r.status, dict(r.getheaders()), r.read())
+        # r.msg: headers by name, whatever their case
+        return Response(r.status, r.msg, r.read())
     finally:
         c.close()
 

@@ -8,97 +8,37 @@ filter, the admin/user split, CSRF refusals, recheck rules, reload with a
 broken file, /metrics against a strict text-format checker, and that no
 secret ever appears in any response.
 """
-import base64
-import http.client
 import json
 import math
 import os
 import re
 import shutil
-import signal
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-BIN = os.environ.get("CALGATE", os.path.join(ROOT, "calgate"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import calgate_test as ct  # noqa: E402
 
 PASSWORD = "Correct horse 7!"
 IMAP_SECRET = "imap-S3cret-do-not-leak"
 RAW_MARKER = "RAW-BODY-never-sent-4711"
 XSS = '<img src=x onerror="window.__xss=1">'
 
-passed = failed = 0
-responses = []          # every (headers, body) we received
+T = ct.Results()
+check = T.check
 
 
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what, flush=True)
+def req(srv, method, path, user=None, headers=None, body=b""):
+    """srv.request as (status, headers, body)."""
+    r = srv.request(method, path, user, body, headers)
+    return r.status, r.headers, r.body
 
 
-class Server:
-    def __init__(self, tmp):
-        self.tmp = tmp
-        self.proc = None
-        self.port = None
-        self.log = os.path.join(tmp, "log")
-
-    def start(self, conf):
-        self.logf = open(self.log, "w")
-        self.proc = subprocess.Popen([BIN, "serve", "-c", conf],
-                                     stdout=subprocess.DEVNULL,
-                                     stderr=self.logf)
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            with open(self.log) as f:
-                m = re.search(r"server start .*listen=\S+:(\d+) ", f.read())
-            if m:
-                self.port = int(m.group(1))
-                return True
-            if self.proc.poll() is not None:
-                return False
-            time.sleep(0.05)
-        return False
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
-def req(port, method, path, user=None, headers=None, body=None):
-    h = {}
-    if user:
-        tok = base64.b64encode(f"{user}:{PASSWORD}".encode()).decode()
-        h["Authorization"] = "Basic " + tok
-    h.update(headers or {})
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    c.request(method, path, body=body, headers=h)
-    r = c.getresponse()
-    data = r.read()
-    hdrs = dict((k.lower(), v) for k, v in r.getheaders())
-    responses.append((r.getheaders(), data))
-    c.close()
-    return r.status, hdrs, data
-
-
-def get_json(port, path, user):
-    st, h, data = req(port, "GET", path, user)
-    try:
-        return st, h, json.loads(data.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError):
-        return st, h, None
+def get_json(srv, path, user):
+    r = srv.request("GET", path, user)
+    return r.status, r.headers, r.json()
 
 
 # ---- a strict Prometheus text format (0.0.4) checker ----------------------
@@ -380,52 +320,51 @@ admin = yes
 
 def main():
     tmp = tempfile.mkdtemp(prefix="calgate-api-")
-    srv = Server(tmp)
+    srv = ct.Server(tmp, None, dict.fromkeys(("alice", "bob", "root"),
+                                             PASSWORD), timeout=10)
     try:
         run(tmp, srv)
     finally:
         srv.stop()
         shutil.rmtree(tmp, ignore_errors=True)
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    T.finish()
 
 
 def run(tmp, srv):
     prom_selftest()
-    hash_ = subprocess.run([BIN, "passwd"], input=PASSWORD + "\n",
-                           capture_output=True, text=True,
-                           check=True).stdout.strip()
+    hash_ = ct.pwhash(PASSWORD)
     with open(os.path.join(tmp, "alice.imap"), "w") as f:
         f.write(IMAP_SECRET + "\n")
     os.chmod(os.path.join(tmp, "alice.imap"), 0o600)
-    conf = os.path.join(tmp, "calgate.conf")
+    conf = srv.conf
     write_conf(conf, tmp, hash_)
-    if not srv.start(conf):
+    try:
+        srv.start()
+    except RuntimeError as e:
         check(False, "calgate started")
-        print(open(srv.log).read())
+        print(e)
         return
-    port = srv.port
     now = int(time.time())
     sp, rows = seed(os.path.join(tmp, "data", "calgate.db"), now)
     alice_ids = {r[0] for r in rows if r[1] == "alice"}
     bob_ids = {r[0] for r in rows if r[1] == "bob"}
 
     # ---- the page and its files
-    st, h, body = req(port, "GET", "/", "alice")
+    st, h, body = req(srv, "GET", "/", "alice")
     check(st == 200 and b"status.js" in body, "GET / serves the page")
     csp = h.get("content-security-policy", "")
     check("default-src 'self'" in csp, "page has a strict CSP")
-    st, h, _ = req(port, "GET", "/status", "alice")
+    st, h, _ = req(srv, "GET", "/status", "alice")
     check(st == 200, "GET /status serves the page")
     for f, t in (("status.js", "text/javascript"), ("style.css", "text/css")):
-        st, h, _ = req(port, "GET", "/www/" + f, "alice")
+        st, h, _ = req(srv, "GET", "/www/" + f, "alice")
         check(st == 200 and h.get("content-type", "").startswith(t),
               "serves " + f)
-    st, _, _ = req(port, "GET", "/api/status")
+    st, _, _ = req(srv, "GET", "/api/status")
     check(st == 401, "API needs authentication")
 
     # ---- /api/status
-    st, h, s = get_json(port, "/api/status", "alice")
+    st, h, s = get_json(srv, "/api/status", "alice")
     check(st == 200 and s is not None, "alice: status is JSON")
     check(h.get("content-type", "").startswith("application/json"),
           "status content type")
@@ -456,12 +395,12 @@ def run(tmp, srv):
               for d in s["daily"]), "daily dates")
     check(s["reload_error"] is None, "no reload error yet")
     check(s["recheck_available"] in (True, False), "recheck_available")
-    st, _, s2 = get_json(port, "/api/status?tz=120", "alice")
+    st, _, s2 = get_json(srv, "/api/status?tz=120", "alice")
     check(st == 200 and len(s2["daily"]) == 30, "tz offset accepted")
-    st, _, _ = get_json(port, "/api/status?tz=9999", "alice")
+    st, _, _ = get_json(srv, "/api/status?tz=9999", "alice")
     check(st == 400, "tz out of range refused")
 
-    st, _, r = get_json(port, "/api/status", "root")
+    st, _, r = get_json(srv, "/api/status", "root")
     check(st == 200 and r["admin"] is True, "root is admin")
     users = [x["user"] for x in r["accounts"]]
     check(users == ["alice", "bob", "root"], "admin sees every account")
@@ -473,35 +412,35 @@ def run(tmp, srv):
     check(r["csrf"] != s["csrf"], "tokens differ per user")
 
     # ---- /api/invitations: paging and filter
-    st, _, l1 = get_json(port, "/api/invitations", "alice")
+    st, _, l1 = get_json(srv, "/api/invitations", "alice")
     inv = l1["invitations"]
     check(st == 200 and len(inv) == 50, "default page of 50")
     ids1 = [x["id"] for x in inv]
     check(ids1 == sorted(ids1, reverse=True), "id descending")
     check(l1["next_before"] == ids1[-1], "next_before cursor")
     check(all(x["user"] == "alice" for x in inv), "only alice's rows")
-    st, _, l2 = get_json(port, "/api/invitations?before=%d" %
+    st, _, l2 = get_json(srv, "/api/invitations?before=%d" %
                          l1["next_before"], "alice")
     ids2 = [x["id"] for x in l2["invitations"]]
     check(len(ids2) == 15 and max(ids2) < min(ids1), "second page")
     check(l2["next_before"] is None, "last page has no cursor")
     check(set(ids1) | set(ids2) == alice_ids, "pages cover alice's rows")
-    st, _, l3 = get_json(port, "/api/invitations?limit=1000", "root")
+    st, _, l3 = get_json(srv, "/api/invitations?limit=1000", "root")
     check(st == 200 and len(l3["invitations"]) == 70 and l3["limit"] == 200,
           "limit capped at 200; admin sees all 70")
-    st, _, l4 = get_json(port, "/api/invitations?limit=3", "alice")
+    st, _, l4 = get_json(srv, "/api/invitations?limit=3", "alice")
     check(len(l4["invitations"]) == 3 and l4["next_before"] ==
           l4["invitations"][-1]["id"], "limit=3")
     for q in ("limit=0", "limit=abc", "limit=-1", "before=x", "before=0",
               "decision=bogus", "limit=1e3"):
-        st, _, e = get_json(port, "/api/invitations?" + q, "alice")
+        st, _, e = get_json(srv, "/api/invitations?" + q, "alice")
         check(st == 400 and e and "error" in e, "bad query %s -> 400" % q)
-    st, _, f = get_json(port, "/api/invitations?decision=skip&limit=200",
+    st, _, f = get_json(srv, "/api/invitations?decision=skip&limit=200",
                         "alice")
     fs = f["invitations"]
     check(fs and all(x["decision"] == "skip" for x in fs) and len(fs) == 17,
           "decision filter (%d)" % len(fs))
-    st, _, f = get_json(port, "/api/invitations?decision=", "alice")
+    st, _, f = get_json(srv, "/api/invitations?decision=", "alice")
     check(len(f["invitations"]) == 50, "empty decision means all")
 
     by_id = {x["id"]: x for x in inv}
@@ -521,22 +460,22 @@ def run(tmp, srv):
     check("raw" not in g, "no raw field")
 
     # admin/user split
-    st, _, ab = get_json(port, "/api/invitations?limit=200", "alice")
+    st, _, ab = get_json(srv, "/api/invitations?limit=200", "alice")
     check(not (set(x["id"] for x in ab["invitations"]) & bob_ids),
           "alice never sees bob's rows")
     check(all("Bob private" not in (x["subject"] or "")
               for x in ab["invitations"]), "no bob subjects for alice")
-    st, _, rb = get_json(port, "/api/invitations?limit=200", "root")
+    st, _, rb = get_json(srv, "/api/invitations?limit=200", "root")
     bobrows = [x for x in rb["invitations"] if x["user"] == "bob"]
     check(len(bobrows) == 5, "admin sees bob's rows with the user name")
 
     # ---- recheck and CSRF
-    U = "http://127.0.0.1:%d" % port
+    U = srv.url
     good = {"Origin": U, "X-CSRF-Token": s["csrf"]}
     rpath = "/api/invitations/%d/recheck" % sp["google"]
 
     def post(path, user, headers):
-        st, h, data = req(port, "POST", path, user, headers)
+        st, h, data = req(srv, "POST", path, user, headers)
         try:
             return st, json.loads(data)
         except ValueError:
@@ -559,13 +498,13 @@ def run(tmp, srv):
     st, e = post(rpath, "alice", {"Referer": "http://evil.example/x",
                                   "X-CSRF-Token": s["csrf"]})
     check(st == 403, "cross-origin Referer -> 403")
-    st, h, _ = req(port, "GET", rpath, "alice")
+    st, h, _ = req(srv, "GET", rpath, "alice")
     check(st == 405 and h.get("allow") == "POST", "GET on recheck -> 405")
-    st, h, _ = req(port, "GET", "/api/reload", "root")
+    st, h, _ = req(srv, "GET", "/api/reload", "root")
     check(st == 405, "GET on reload -> 405")
-    st, h, _ = req(port, "POST", "/api/status", "alice", good)
+    st, h, _ = req(srv, "POST", "/api/status", "alice", good)
     check(st == 405, "POST on status -> 405")
-    st, _, _ = req(port, "POST", "/", "alice", good)
+    st, _, _ = req(srv, "POST", "/", "alice", good)
     check(st == 405, "POST on the page -> 405")
 
     avail = s["recheck_available"]
@@ -600,22 +539,22 @@ def run(tmp, srv):
     st, e = post("/api/reload", "root", rgood)
     check(st == 422 and "bogus_key" in (e or {}).get("error", ""),
           "broken reload refused with the reason (%d)" % st)
-    st, _, s3 = get_json(port, "/api/status", "root")
+    st, _, s3 = get_json(srv, "/api/status", "root")
     check(s3["reload_error"] and "bogus_key" in s3["reload_error"],
           "reload error shown in status")
-    st, _, s4 = get_json(port, "/api/status", "alice")
+    st, _, s4 = get_json(srv, "/api/status", "alice")
     check(st == 200 and s4["reload_error"] and "bogus_key" not in
           s4["reload_error"], "old config in force; users get a generic note")
     write_conf(conf, tmp, hash_)
     st, e = post("/api/reload", "root", rgood)
     check(st == 200 and e == {"ok": True}, "good reload accepted")
-    st, _, s5 = get_json(port, "/api/status", "root")
+    st, _, s5 = get_json(srv, "/api/status", "root")
     check(s5["reload_error"] is None, "reload error cleared")
 
     # ---- /metrics
-    st, _, _ = req(port, "GET", "/metrics", "alice")
+    st, _, _ = req(srv, "GET", "/metrics", "alice")
     check(st == 403, "metrics: admin only")
-    st, h, m = req(port, "GET", "/metrics", "root")
+    st, h, m = req(srv, "GET", "/metrics", "root")
     check(st == 200 and h.get("content-type", "").startswith(
         "text/plain; version=0.0.4"), "metrics content type")
     errs, fams = prom_check(m.decode("utf-8"))
@@ -631,30 +570,29 @@ def run(tmp, srv):
                 "calgate_imip_decisions_total"):
         check(fam in m.decode(), "metrics has " + fam)
 
-    st, _, e = get_json(port, "/api/nothing", "alice")
+    st, _, e = get_json(srv, "/api/nothing", "alice")
     check(st == 404 and e and "error" in e, "unknown API route -> 404")
 
     # ---- nothing secret, anywhere
     secrets = [PASSWORD, hash_, IMAP_SECRET, RAW_MARKER, "alice-login"]
     leaked = []
-    for hdrs, data in responses:
-        blob = data + repr(hdrs).encode()
+    for _, hdrs, data in srv.seen:
+        blob = data + hdrs
         for sec in secrets:
             if sec.encode() in blob:
                 leaked.append(sec)
     check(not leaked, "no secret in any response: %s" % set(leaked))
-    check(not any(b"<img" in d for _, d in responses
+    check(not any(b"<img" in d for _, _, d in srv.seen
                   if b'"invitations"' in d), "markup escaped in JSON")
     srv.stop()
-    with open(srv.log) as f:
-        log = f.read()
+    log = srv.log_text()
     check(PASSWORD not in log and IMAP_SECRET not in log,
           "no secret in the log")
     # Under CALGATE=build-san/calgate: no sanitizer report at exit.
     check(not re.search(r"Sanitizer|runtime error:", log),
           "no sanitizer report:\n" + log[-3000:])
-    check(srv.proc.returncode == 0, "clean exit (%s)" % srv.proc.returncode)
+    check(srv.rc == 0, "clean exit (%s)" % srv.rc)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
