@@ -162,7 +162,7 @@ def main():
 if __name__ == "__main__":
     try:
         main()
-    except Exception as e:  # a crash is a failed test, not a traceback only
+    except Exception:  # a crash is a failed test, not a traceback only
         import traceback
         traceback.print_exc()
         print("0 passed, 1 failed")

@@ -24,22 +24,14 @@ import tempfile
 import dkim
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import calgate_test as ct  # noqa: E402
 from mailfix import (calendar, crlf, dkimpy_dnsfunc, ed_key,  # noqa: E402
                      invite, l_appended, plain, refold, rsa_key, sign,
                      sign_expired, start_unbound, stop_all, tg_oversign, txt)
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what, flush=True)
+ROOT = ct.ROOT
+T = ct.Results()
+check = T.check
 
 
 # ---------------------------------------------------------------- main
@@ -85,8 +77,7 @@ def main():
     finally:
         stop_all()
         shutil.rmtree(tmp, ignore_errors=True)
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    T.finish()
 
 
 def run(tmp):
@@ -489,4 +480,4 @@ def cross_check(cases, results, port):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
