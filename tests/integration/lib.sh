@@ -10,8 +10,12 @@
 # one) and waits up to 10 s for the "server start" log line. It sets
 # CALGATE_DIR, CALGATE_PORT, CALGATE_URL (http://127.0.0.1:PORT),
 # CALGATE_PID and CALGATE_LOG. Set CALGATE_BIN to test another binary
-# (e.g. build-san/calgate). Results: pass/fail/finish keep the counts and
-# print "N passed, M failed" as the last line.
+# (e.g. build-san/calgate).
+#
+# Results, for every shell test (sourcing this starts nothing): pass DESC,
+# fail DESC, check DESC COMMAND [ARGS] (pass if COMMAND succeeds), and
+# finish, which prints "N passed, M failed" as the last line and returns
+# non-zero on any failure.
 
 CALGATE_ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 CALGATE_BIN=${CALGATE_BIN:-$CALGATE_ROOT/calgate}
@@ -20,6 +24,11 @@ T_FAIL=0
 
 pass() { T_PASS=$((T_PASS + 1)); echo "ok   $*"; }
 fail() { T_FAIL=$((T_FAIL + 1)); echo "FAIL $*"; }
+check() {
+	_desc=$1
+	shift
+	if "$@"; then pass "$_desc"; else fail "$_desc"; fi
+}
 # finish: prints the result line and exits non-zero on any failure.
 finish() {
 	echo "$T_PASS passed, $T_FAIL failed"

@@ -4,13 +4,10 @@
 # passwd, and a clean exit on SIGTERM.
 set -u
 cd "$(dirname "$0")/../.."
+. tests/integration/lib.sh
 BIN=${CALGATE:-./calgate}
 T=$(mktemp -d /tmp/calgate-http-XXXXXX)
 PID=
-pass=0 fail=0
-ok()   { pass=$((pass + 1)); }
-bad()  { fail=$((fail + 1)); echo "FAIL: $*"; }
-t()    { if eval "$2"; then ok; else bad "$1"; fi; }
 cleanup() {
 	[ -n "$PID" ] && kill -9 "$PID" 2>/dev/null
 	rm -rf "$T"
@@ -18,7 +15,7 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 HASH=$(printf 'right pw\n' | $BIN passwd)
-t "passwd prints a yescrypt hash" 'case "$HASH" in \$y\$*) true;; *) false;; esac'
+check "passwd prints a yescrypt hash" eval 'case "$HASH" in \$y\$*) true;; *) false;; esac'
 
 # start_server CONF: runs calgate, waits for its port (bounded), sets PORT
 start_server() {
@@ -58,54 +55,54 @@ password = $HASH
 addresses = alice@example.com
 CONF
 
-t "check-config accepts it" '$BIN check-config -c "$T/calgate.conf" | grep -q "configuration OK"'
+check "check-config accepts it" eval '$BIN check-config -c "$T/calgate.conf" | grep -q "configuration OK"'
 
-start_server "$T/calgate.conf" || { bad "server did not start"; cat "$T/log"; }
+start_server "$T/calgate.conf" || { fail "server did not start"; cat "$T/log"; }
 U="http://127.0.0.1:$PORT"
 
 code=$(curl -s -o /dev/null -w '%{http_code}' "$U/")
-t "401 without credentials ($code)" '[ "$code" = 401 ]'
+check "401 without credentials ($code)" eval '[ "$code" = 401 ]'
 hdr=$(curl -s -D - -o /dev/null "$U/" | tr -d '\r' | grep -i '^WWW-Authenticate:')
-t "401 names the realm" 'echo "$hdr" | grep -q "Basic realm=\"calgate\""'
+check "401 names the realm" eval 'echo "$hdr" | grep -q "Basic realm=\"calgate\""'
 code=$(curl -s -o /dev/null -w '%{http_code}' -u 'alice:wrong pw' "$U/")
-t "401 with a wrong password ($code)" '[ "$code" = 401 ]'
+check "401 with a wrong password ($code)" eval '[ "$code" = 401 ]'
 code=$(curl -s -o /dev/null -w '%{http_code}' -u 'nobody:right pw' "$U/")
-t "401 for an unknown user ($code)" '[ "$code" = 401 ]'
+check "401 for an unknown user ($code)" eval '[ "$code" = 401 ]'
 code=$(curl -s -o /dev/null -w '%{http_code}' -u 'alice:right pw' "$U/")
-t "200 with the right password ($code)" '[ "$code" = 200 ]'
+check "200 with the right password ($code)" eval '[ "$code" = 200 ]'
 code=$(curl -s -o /dev/null -w '%{http_code}' -u 'alice:right pw' -X OPTIONS "$U/dav/")
-t "authenticated OPTIONS on /dav/ ($code)" '[ "$code" = 200 ]'
+check "authenticated OPTIONS on /dav/ ($code)" eval '[ "$code" = 200 ]'
 
 head -c 70000 /dev/zero > "$T/big"
 code=$(curl -s -o /dev/null -w '%{http_code}' -u 'alice:right pw' -X PUT \
 	--data-binary @"$T/big" "$U/dav/calendars/alice/default/x.ics")
-t "413 for a body over max_body ($code)" '[ "$code" = 413 ]'
+check "413 for a body over max_body ($code)" eval '[ "$code" = 413 ]'
 code=$(curl -s -o /dev/null -w '%{http_code}' -u 'alice:right pw' -X PUT \
 	-H 'Transfer-Encoding: chunked' --data-binary @"$T/big" \
 	"$U/dav/calendars/alice/default/y.ics")
-t "413 for a chunked body over max_body ($code)" '[ "$code" = 413 ]'
+check "413 for a chunked body over max_body ($code)" eval '[ "$code" = 413 ]'
 code=$(curl -s -o /dev/null -w '%{http_code}' -X PUT \
 	--data-binary @"$T/big" "$U/dav/calendars/alice/default/x.ics")
-t "401 (not 413) for an unauthenticated big body ($code)" '[ "$code" = 401 ]'
+check "401 (not 413) for an unauthenticated big body ($code)" eval '[ "$code" = 401 ]'
 code=$(curl -s -o /dev/null -w '%{http_code}' -u 'alice:right pw' "$U/")
-t "still serving after the refusals ($code)" '[ "$code" = 200 ]'
+check "still serving after the refusals ($code)" eval '[ "$code" = 200 ]'
 
-t "access log line with method, path, status, bytes, ms, user" \
+check "access log line with method, path, status, bytes, ms, user" eval \
 	'grep -q "info http request method=GET path=/ status=200 bytes=[0-9]* ms=[0-9]* user=alice" "$T/log"'
-t "unauthenticated requests logged as user=-" \
+check "unauthenticated requests logged as user=-" eval \
 	'grep -q "status=401 .*user=-" "$T/log"'
-t "no password in the log" '! grep -q "right pw\|wrong pw" "$T/log"'
-t "no hash in the log" '! grep -qF "$HASH" "$T/log"'
-t "store created" '[ -s "$T/data/calgate.db" ]'
-t "data dir is private" '[ "$(stat -c %a "$T/data")" = 700 ]'
+check "no password in the log" eval '! grep -q "right pw\|wrong pw" "$T/log"'
+check "no hash in the log" eval '! grep -qF "$HASH" "$T/log"'
+check "store created" eval '[ -s "$T/data/calgate.db" ]'
+check "data dir is private" eval '[ "$(stat -c %a "$T/data")" = 700 ]'
 
 # SIGHUP with a broken file: refused, the old config stays in force.
 cp "$T/calgate.conf" "$T/good.conf"
 printf '[server]\nlisten = 127.0.0.1:0\ndata_dir = data\nbogus = 1\n' > "$T/calgate.conf"
 kill -HUP "$PID"; sleep 0.3
-t "a broken reload is refused and logged" 'grep -q "config reload refused" "$T/log"'
+check "a broken reload is refused and logged" eval 'grep -q "config reload refused" "$T/log"'
 code=$(curl -s -o /dev/null -w '%{http_code}' -u 'alice:right pw' "$U/")
-t "old config still in force ($code)" '[ "$code" = 200 ]'
+check "old config still in force ($code)" eval '[ "$code" = 200 ]'
 cp "$T/good.conf" "$T/calgate.conf"
 
 # SIGTERM while a slow upload is in flight: it still gets its answer.
@@ -118,10 +115,10 @@ sleep 0.5
 stop_server; rc=$?
 wait "$CURL"
 code=$(cat "$T/slowcode")
-t "in-flight request finished during shutdown ($code)" '[ "$code" != 000 ] && [ -n "$code" ]'
-t "clean exit on SIGTERM (rc=$rc)" '[ "$rc" = 0 ]'
-t "stop logged" 'grep -q "server stopped" "$T/log"'
-t "store is consistent after stop" '[ "$(sqlite3 "$T/data/calgate.db" "PRAGMA integrity_check")" = ok ]'
+check "in-flight request finished during shutdown ($code)" eval '[ "$code" != 000 ] && [ -n "$code" ]'
+check "clean exit on SIGTERM (rc=$rc)" eval '[ "$rc" = 0 ]'
+check "stop logged" eval 'grep -q "server stopped" "$T/log"'
+check "store is consistent after stop" eval '[ "$(sqlite3 "$T/data/calgate.db" "PRAGMA integrity_check")" = ok ]'
 
 # TLS with a self-signed certificate.
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost \
@@ -139,27 +136,26 @@ CONF
 if start_server "$T/tls.conf"; then
 	code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$T/cert.pem" \
 		-u 'alice:right pw' "https://127.0.0.1:$PORT/")
-	t "HTTPS with the certificate ($code)" '[ "$code" = 200 ]'
+	check "HTTPS with the certificate ($code)" eval '[ "$code" = 200 ]'
 	code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/")
-	t "no plain HTTP on the TLS port ($code)" '[ "$code" != 200 ]'
+	check "no plain HTTP on the TLS port ($code)" eval '[ "$code" != 200 ]'
 	stop_server
 else
-	bad "TLS server did not start"; cat "$T/log"
+	fail "TLS server did not start"; cat "$T/log"
 fi
 
 # Refusals at startup.
 printf '[server]\nlisten = 127.0.0.1:0\nthreads = many\n[user a]\npassword = x\n' > "$T/bad.conf"
 out=$($BIN serve -c "$T/bad.conf" 2>&1); rc=$?
-t "serve refuses a bad config (rc=$rc)" '[ "$rc" = 1 ]'
-t "every error named" 'echo "$out" | grep -q "bad.conf:3: threads" && echo "$out" | grep -q "bad.conf:5: password"'
-t "no store created for a refused config" '[ ! -e "$T/data2" ]'
+check "serve refuses a bad config (rc=$rc)" eval '[ "$rc" = 1 ]'
+check "every error named" eval 'echo "$out" | grep -q "bad.conf:3: threads" && echo "$out" | grep -q "bad.conf:5: password"'
+check "no store created for a refused config" eval '[ ! -e "$T/data2" ]'
 out=$($BIN check-config -c "$T/bad.conf" 2>&1); rc=$?
-t "check-config exits 1 on errors" '[ "$rc" = 1 ]'
-t "usage error exits 2" '$BIN serve >/dev/null 2>&1; [ $? = 2 ]'
+check "check-config exits 1 on errors" eval '[ "$rc" = 1 ]'
+check "usage error exits 2" eval '$BIN serve >/dev/null 2>&1; [ $? = 2 ]'
 for c in serve explain check-config passwd version; do
-	t "$c --help" '$BIN $c --help | grep -q "usage: calgate $c"'
+	check "$c --help" eval '$BIN $c --help | grep -q "usage: calgate $c"'
 done
-t "version" '$BIN version | grep -q "^calgate [0-9]"'
+check "version" eval '$BIN version | grep -q "^calgate [0-9]"'
 
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish

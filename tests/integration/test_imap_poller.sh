@@ -13,21 +13,7 @@
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 . tests/integration/dovecot.sh
-
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); echo "ok   $*"; }
-bad() { fail=$((fail + 1)); echo "FAIL $*"; }
-check() {
-	_desc=$1
-	shift
-	if "$@"; then ok "$_desc"; else bad "$_desc"; fi
-}
-finish() {
-	echo "$pass passed, $fail failed"
-	[ "$fail" = 0 ]
-	exit $?
-}
+. tests/integration/lib.sh
 
 # The driver runs under ASan+UBSan (its reports fail the test); set
 # POLL_DRIVER to run another build, e.g. build/tools/poll_driver.
@@ -277,10 +263,10 @@ t0=$(date +%s%N)
 msg mixed
 dovecot_save alice "$MSG"
 if wait_for 5 recorded_ge alice 1; then
-	ok "calendar message reaches the hook within 5 s with IDLE" \
+	pass "calendar message reaches the hook within 5 s with IDLE" \
 	    "($((($(date +%s%N) - t0) / 1000000)) ms)"
 else
-	bad "calendar message reaches the hook within 5 s with IDLE"
+	fail "calendar message reaches the hook within 5 s with IDLE"
 fi
 msg plain
 PLAIN=$MSG
