@@ -23,11 +23,12 @@ import imaplib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
-import signal
+import traceback
 
 import calgate_test as ct
 import mailfix
@@ -149,6 +150,18 @@ class Dovecot:
 
 
 # ---------------------------------------------------------------- Stack
+
+def run_stack(run, results):
+    """run(stack) in a Stack, then results.finish(); a broken setup or
+    run is a failed check, not a crash."""
+    try:
+        with Stack() as s:
+            run(s)
+    except Exception as e:
+        traceback.print_exc()
+        results.check(False, "setup or run: %r" % e)
+    results.finish()
+
 
 PASSWORD = "E2e horse battery 9"        # every user's CalDAV password
 IMAP_SECRET = "imap-e2e-S3cret-never-shown"
@@ -310,6 +323,18 @@ addresses = root@calgate.test
 admin = yes
 """.format(tmp=self.tmp, dns=self.dns_port, h=self.hash,
            imap=self.dv.port, pw=pwfile, policy=alice_policy)
+
+    def stop_clean(self, check):
+        """Stops calgate and checks its log and exit: no secret, no
+        sanitizer report, status 0."""
+        self.stop()
+        log = self.log_text()
+        check(IMAP_SECRET not in log and PASSWORD not in log,
+              "no secret in the log")
+        san = re.search(r"Sanitizer|runtime error:", log)
+        check(not san, "no sanitizer report" + (":\n" + log[-3000:] if san
+                                                else ""))
+        check(self.rc == 0, "clean exit (%s)" % self.rc)
 
     def reload_http(self):
         return self.post("/api/reload", "root")

@@ -54,14 +54,7 @@ def recheck(s, row_id, user="alice", headers=None):
 
 
 def main():
-    try:
-        with e2efix.Stack() as s:
-            run(s)
-    except Exception as e:      # a broken setup is a failure, not a crash
-        import traceback
-        traceback.print_exc()
-        check(False, "setup or run: %r" % e)
-    T.finish()
+    e2efix.run_stack(run, T)
 
 
 def by_uid(uid):
@@ -258,14 +251,7 @@ def run(s):
     check(not leaks, "no secret in any response: %s" % leaks)
 
     # ---- the log, and a clean stop
-    s.stop()
-    log = s.log_text()
-    check(e2efix.IMAP_SECRET not in log and e2efix.PASSWORD not in log,
-          "no secret in the log")
-    san = re.search(r"Sanitizer|runtime error:", log)
-    check(not san, "no sanitizer report" + (":\n" + log[-3000:] if san
-                                            else ""))
-    check(s.rc == 0, "clean exit (%s)" % s.rc)
+    s.stop_clean(check)
 
 
 if __name__ == "__main__":
