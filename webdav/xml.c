@@ -57,6 +57,12 @@ buf_grow(struct xml_buf *b, size_t n)
 	return 0;
 }
 
+int
+xml_buf_reserve(struct xml_buf *b, size_t n)
+{
+	return buf_grow(b, n);
+}
+
 void
 xml_buf_add(struct xml_buf *b, const char *s, size_t n)
 {
@@ -135,6 +141,44 @@ href_safe(unsigned char c)
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 	    (c >= '0' && c <= '9') || (c != '\0' &&
 	    strchr("-._~/@:+,=!$()*;", c) != NULL);
+}
+
+char *
+xml_put_esc(char *p, const char *s, size_t n)
+{
+	static const char *const rep[] = {
+		"", "&amp;", "&lt;", "&gt;", "&quot;", "&#13;",
+	};
+	const unsigned char *u = (const unsigned char *)s;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char k = esc_class[u[i]];
+
+		if (k == 0) {
+			*p++ = (char)u[i];
+			continue;
+		}
+		p = stpcpy(p, rep[k]);
+	}
+	return p;
+}
+
+char *
+xml_put_href(char *p, const char *path)
+{
+	static const char hex[] = "0123456789ABCDEF";
+
+	for (const unsigned char *u = (const unsigned char *)path; *u;
+	    u++) {
+		if (href_safe(*u)) {
+			*p++ = (char)*u;
+			continue;
+		}
+		*p++ = '%';
+		*p++ = hex[*u >> 4];
+		*p++ = hex[*u & 15];
+	}
+	return p;
 }
 
 void

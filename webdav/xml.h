@@ -42,6 +42,15 @@ void xml_buf_printf(struct xml_buf *, const char *fmt, ...)
 void xml_buf_esc(struct xml_buf *, const char *s, size_t n);
 /* Appends an href: each byte outside the URI-safe set percent-encoded. */
 void xml_buf_href(struct xml_buf *, const char *path);
+/*
+ * For writers of many small pieces: xml_buf_reserve makes room for n more
+ * bytes (0, or -1 out of memory); xml_put_esc and xml_put_href then write
+ * at p (room for 6n and 3 * strlen(path) bytes) and return the new end;
+ * the caller sets len and the NUL.
+ */
+int xml_buf_reserve(struct xml_buf *, size_t n);
+char *xml_put_esc(char *p, const char *s, size_t n);
+char *xml_put_href(char *p, const char *path);
 /* Takes the buffer's memory (caller frees); resets the buffer. */
 char *xml_buf_take(struct xml_buf *, size_t *len);
 void xml_buf_free(struct xml_buf *);
