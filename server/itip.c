@@ -1654,9 +1654,11 @@ write_out(struct itip *it)
 	}
 	ical_object_meta(&it->out_meta, &meta);
 	meta.scheduling = meta.scheduling && it->scheduling;
-	if (store_object_put(it->st, coll, name, it->out_text,
+	/* With the instance digest, as a PUT stores it: calendar-query
+	 * answers merged events without parsing them. */
+	if (store_object_put_indexed(it->st, coll, name, it->out_text,
 	    strlen(it->out_text), "text/calendar; charset=utf-8", &meta,
-	    NULL))
+	    it->out_meta.instances, it->out_meta.instances_len, NULL))
 		return -1;
 	rc = store_object_get(it->st, coll, name, 0, &o);
 	if (rc == 0)
