@@ -108,14 +108,25 @@ dns_deadline(struct timespec *t, int ms)
  * when the prefetch is: timeout_ms holds for the whole decision, not once
  * per name waited on in turn.
  */
+static int
+dns_before(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec ||
+	    (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
 static void
 dns_join_deadline(struct dns *d, const char *name, struct timespec *t)
 {
+	struct timespec now;
+
+	/* A prefetch already past its time (unbound still retrying) says
+	 * nothing about this lookup: it gets its own full timeout. */
+	clock_gettime(CLOCK_MONOTONIC, &now);
 	for (struct dns_query *q = d->inflight; q != NULL; q = q->next)
 		if (q->prefetch && !strcmp(q->name, name) &&
-		    (q->deadline.tv_sec < t->tv_sec ||
-		    (q->deadline.tv_sec == t->tv_sec &&
-		    q->deadline.tv_nsec < t->tv_nsec)))
+		    dns_before(&now, &q->deadline) &&
+		    dns_before(&q->deadline, t))
 			*t = q->deadline;
 }
 
