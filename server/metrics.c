@@ -232,7 +232,7 @@ metrics_render(int64_t started, size_t *len)
 			    decisions[m.dec[i].decision], m.dec[i].reason,
 			    (unsigned long long)m.dec[i].n);
 	render_histogram(f, "calgate_dns_lookup_seconds",
-	    "DNS lookup time.", &m.dns);
+	    "Time one decision waited on uncached DNS answers.", &m.dns);
 	render_histogram(f, "calgate_dkim_verify_seconds",
 	    "DKIM signature verification time, key lookup included.",
 	    &m.dkim);
