@@ -147,6 +147,14 @@ typedef int (*dav_prop_hook)(void *arg, const struct dav_res *,
 int dav_prop_response(struct http_request *, const struct dav_res *,
     struct dav_propreq *, dav_prop_hook, void *hook_arg,
     struct xml_buf *out);
+/*
+ * The same for object o (borrowed) of collection coll, whose href ends in
+ * '/'; href is the caller's scratch buffer for the object's href, reused
+ * from row to row. Returns 0, or -1 when out of memory or on an error.
+ */
+int dav_prop_object(struct http_request *, const struct dav_res *coll,
+    const struct store_object *o, struct dav_propreq *, dav_prop_hook,
+    void *hook_arg, struct xml_buf *href, struct xml_buf *out);
 
 /*
  * Brief listings: when every requested property of the objects in

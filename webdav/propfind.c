@@ -745,6 +745,30 @@ dav_prop_response(struct http_request *req, const struct dav_res *r,
 	return 0;
 }
 
+int
+dav_prop_object(struct http_request *req, const struct dav_res *coll,
+    const struct store_object *o, struct dav_propreq *pr,
+    dav_prop_hook hook, void *arg, struct xml_buf *href,
+    struct xml_buf *out)
+{
+	struct dav_res r;
+
+	memset(&r, 0, sizeof r);
+	r.kind = DAV_OBJECT;
+	r.exists = r.parent_ok = r.has_coll = 1;
+	r.coll = coll->coll;		/* borrowed */
+	r.obj = *o;			/* borrowed */
+	r.name = o->name;
+	/* one scratch buffer for every object's href: no malloc per row */
+	href->len = 0;
+	xml_buf_str(href, coll->href);
+	xml_buf_str(href, o->name);
+	if (href->oom)
+		return -1;
+	r.href = href->p;
+	return dav_prop_response(req, &r, pr, hook, arg, out);
+}
+
 /* ---- brief listings --------------------------------------------------- */
 
 int
@@ -910,24 +934,9 @@ static int
 walk_obj(void *arg, const struct store_object *o)
 {
 	struct walk *w = arg;
-	struct dav_res r;
-	int rc;
 
-	memset(&r, 0, sizeof r);
-	r.kind = DAV_OBJECT;
-	r.exists = r.parent_ok = r.has_coll = 1;
-	r.coll = w->parent->coll;	/* borrowed */
-	r.obj = *o;			/* borrowed */
-	r.name = o->name;
-	/* one scratch buffer for every object's href: no malloc per row */
-	w->href.len = 0;
-	xml_buf_str(&w->href, w->parent->href);
-	xml_buf_str(&w->href, o->name);
-	if (w->href.oom)
-		return -1;
-	r.href = w->href.p;
-	rc = dav_prop_response(w->req, &r, w->pr, NULL, NULL, w->out);
-	return rc;
+	return dav_prop_object(w->req, w->parent, o, w->pr, NULL, NULL,
+	    &w->href, w->out);
 }
 
 static int

@@ -72,25 +72,8 @@ wants_data(xmlNode *propel)
 static int
 object_response(struct report *rp, const struct store_object *o)
 {
-	struct dav_res r;
-	int rc;
-
-	memset(&r, 0, sizeof r);
-	r.kind = DAV_OBJECT;
-	r.exists = r.parent_ok = r.has_coll = 1;
-	r.coll = rp->target->coll;	/* borrowed */
-	r.obj = *o;			/* borrowed */
-	r.name = o->name;
-	/* one scratch buffer for every object's href: no malloc per row */
-	rp->href.len = 0;
-	xml_buf_str(&rp->href, rp->target->href);
-	xml_buf_str(&rp->href, o->name);
-	if (rp->href.oom)
-		return -1;
-	r.href = rp->href.p;
-	rc = dav_prop_response(rp->req, &r, rp->pr, calendar_data_hook, rp,
-	    rp->out);
-	return rc;
+	return dav_prop_object(rp->req, rp->target, o, rp->pr,
+	    calendar_data_hook, rp, &rp->href, rp->out);
 }
 
 static void
