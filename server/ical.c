@@ -729,8 +729,8 @@ has_by(const short *a)
 	return a[0] != ICAL_RECURRENCE_ARRAY_MAX;
 }
 
-static int64_t
-days_from_civil(int64_t y, int m, int d)
+int64_t
+ical_days_from_civil(int64_t y, int m, int d)
 {
 	int64_t era;
 	unsigned yoe, doy, doe;
@@ -796,7 +796,7 @@ static int
 daily_satisfiable(const struct icalrecurrencetype *r,
     struct icaltimetype start)
 {
-	int64_t d0 = days_from_civil(start.year, start.month, start.day);
+	int64_t d0 = ical_days_from_civil(start.year, start.month, start.day);
 
 	for (int i = 0; r->by_day[i] != ICAL_RECURRENCE_ARRAY_MAX; i++)
 		if (icalrecurrencetype_day_position(r->by_day[i]) != 0)
@@ -814,7 +814,7 @@ daily_satisfiable(const struct icalrecurrencetype *r,
 		    !in_list(r->by_month_day, md, dim))
 			continue;
 		if (has_by(r->by_year_day) && !in_list(r->by_year_day,
-		    (int)(d - days_from_civil(y, 1, 1) + 1), diy))
+		    (int)(d - ical_days_from_civil(y, 1, 1) + 1), diy))
 			continue;
 		if (has_by(r->by_day)) {
 			int ok = 0;
@@ -1227,7 +1227,7 @@ fast_rule(struct expand *x, const struct icalrecurrencetype *r,
 {
 	struct fast f = { x, until, r->count > 0 ? r->count : 0, 0, 0 };
 	struct icaltimetype s = x->dtstart;
-	int64_t d0 = days_from_civil(s.year, s.month, s.day), k, per;
+	int64_t d0 = ical_days_from_civil(s.year, s.month, s.day), k, per;
 	int iv = r->interval;
 
 	switch (r->freq) {
@@ -1268,7 +1268,7 @@ fast_rule(struct expand *x, const struct icalrecurrencetype *r,
 			if (y > 9999)
 				return;
 			if (s.day <= icaltime_days_in_month(m, y))
-				fast_day(&f, days_from_civil(y, m, s.day));
+				fast_day(&f, ical_days_from_civil(y, m, s.day));
 		}
 		return;
 	case ICAL_YEARLY_RECURRENCE:
@@ -1279,7 +1279,7 @@ fast_rule(struct expand *x, const struct icalrecurrencetype *r,
 			if (k * iv > 9999 - s.year)
 				return;
 			if (s.day <= icaltime_days_in_month(s.month, y))
-				fast_day(&f, days_from_civil(y, s.month,
+				fast_day(&f, ical_days_from_civil(y, s.month,
 				    s.day));
 		}
 		return;

@@ -118,6 +118,12 @@ int ical_digest_match(const void *digest, size_t len, int64_t start,
 /* Tests only: 0 sends every rule through libical's own iterator. */
 void ical_set_fast_recur(int on);
 
+/*
+ * Days from 1970-01-01 to the proleptic Gregorian date y-m-d (m 1-12),
+ * negative before it; no range check.
+ */
+int64_t ical_days_from_civil(int64_t y, int m, int d);
+
 /* UTC of a DATE / DATE-TIME property value, honouring its TZID. */
 int64_t ical_prop_utc(struct icalcomponent_impl *root,
     struct icalproperty_impl *prop, int *is_date);

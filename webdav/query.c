@@ -102,20 +102,6 @@ attr(const xmlNode *n, const char *name)
 	return s;
 }
 
-static int64_t
-civil_days(int64_t y, int m, int d)
-{
-	int64_t era;
-	unsigned yoe, doy, doe;
-
-	y -= m <= 2;
-	era = (y >= 0 ? y : y - 399) / 400;
-	yoe = (unsigned)(y - era * 400);
-	doy = (unsigned)((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1);
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + (int64_t)doe - 719468;
-}
-
 int
 query_parse_utc(const char *s, int64_t *out)
 {
@@ -137,7 +123,7 @@ query_parse_utc(const char *s, int64_t *out)
 	    v[2] > icaltime_days_in_month(v[1], v[0]) || v[3] > 23 ||
 	    v[4] > 59 || v[5] > 60)
 		return -1;
-	*out = civil_days(v[0], v[1], v[2]) * 86400 + v[3] * 3600 +
+	*out = ical_days_from_civil(v[0], v[1], v[2]) * 86400 + v[3] * 3600 +
 	    v[4] * 60 + v[5];
 	return 0;
 }
