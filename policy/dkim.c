@@ -631,30 +631,6 @@ dkim_digits(const char *s, long long *out)
 	return 0;
 }
 
-/* A domain name we are willing to query and print: LDH labels, dots. */
-static int
-dkim_domain_ok(const char *d)
-{
-	size_t len = strlen(d), label = 0;
-
-	if (len == 0 || len > 253)
-		return 0;
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)d[i];
-		if (c == '.') {
-			if (label == 0)
-				return 0;
-			label = 0;
-		} else if (isalnum(c) || c == '-' || c == '_') {
-			if (++label > 63)
-				return 0;
-		} else {
-			return 0;
-		}
-	}
-	return d[len - 1] != '.';
-}
-
 static void
 dkim_lower_copy(char *dst, size_t n, const char *src)
 {
@@ -725,9 +701,9 @@ dkim_parse_spec(const struct dkim_tagset *t, struct dkim_sigspec *sp,
 	sp->bh = dkim_tag(t, "bh");
 	sp->h = dkim_tag(t, "h");
 	sp->i = dkim_tag(t, "i");
-	if (sp->d != NULL && dkim_domain_ok(sp->d))
+	if (sp->d != NULL && dns_name_ldh(sp->d))
 		dkim_lower_copy(o->domain, sizeof o->domain, sp->d);
-	if (sp->s != NULL && dkim_domain_ok(sp->s))
+	if (sp->s != NULL && dns_name_ldh(sp->s))
 		dkim_lower_copy(o->selector, sizeof o->selector, sp->s);
 	if (v == NULL || a == NULL || sp->b == NULL || sp->bh == NULL ||
 	    sp->d == NULL || sp->h == NULL || sp->s == NULL) {

@@ -10,6 +10,7 @@
  * failures are never cached. Leaves the meaning of the records to dkim.c
  * and dmarc.c.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -336,6 +337,29 @@ dns_valid_name(const char *name)
 			return 0;
 	}
 	return 1;
+}
+
+int
+dns_name_ldh(const char *d)
+{
+	size_t len = strlen(d), label = 0;
+
+	if (len == 0 || len > DNS_MAX_NAME)
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)d[i];
+		if (c == '.') {
+			if (label == 0)
+				return 0;
+			label = 0;
+		} else if (isalnum(c) || c == '-' || c == '_') {
+			if (++label > 63)
+				return 0;
+		} else {
+			return 0;
+		}
+	}
+	return label > 0;
 }
 
 static unsigned

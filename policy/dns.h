@@ -44,6 +44,13 @@ void dns_txt_free(char **txt, size_t n);
  */
 void dns_prefetch(struct dns *, const char *name);
 
+/*
+ * 1 when d is a domain name we are willing to query and print: labels of
+ * letters, digits, '-' and '_', each 1-63 bytes, at most DNS_MAX_NAME in
+ * all, no trailing dot; else 0.
+ */
+int dns_name_ldh(const char *d);
+
 /* "ok", "nxdomain", "nodata", "tempfail". */
 const char *dns_status_str(enum dns_status);
 

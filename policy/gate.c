@@ -190,30 +190,6 @@ gate_google_tenant(const char *d, const char *from)
 
 /* ---- From (step 2) ---- */
 
-static int
-gate_domain_ok(const char *d)
-{
-	size_t len = strlen(d), label = 0;
-
-	if (len == 0 || len > 253)
-		return 0;
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)d[i];
-		if (c == '.') {
-			if (label == 0)
-				return 0;
-			label = 0;
-		} else if (isalnum(c) || c == '-' || c == '_') {
-			label++;
-			if (label > 63)
-				return 0;
-		} else {
-			return 0;
-		}
-	}
-	return label > 0;
-}
-
 /* Exactly one From field holding exactly one address with a domain. */
 static int
 gate_from(const struct msg *m, struct gate_verdict *v)
@@ -251,7 +227,7 @@ gate_from(const struct msg *m, struct gate_verdict *v)
 	at = mb->mb_addr_spec ? strrchr(mb->mb_addr_spec, '@') : NULL;
 	if (at == NULL || at == mb->mb_addr_spec ||
 	    strlen(mb->mb_addr_spec) >= sizeof v->from ||
-	    !gate_domain_ok(at + 1)) {
+	    !dns_name_ldh(at + 1)) {
 		gate_set(v, GATE_SKIP, "from-invalid", "none: the From "
 		    "address has no usable domain", "From has no domain");
 		goto out;
