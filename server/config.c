@@ -414,6 +414,31 @@ parse_addrs(struct loader *L, const struct key *k, const char *v,
 	return bad ? -1 : 0;
 }
 
+/* An IPv4 or IPv6 address literal? */
+static int
+is_ip(const char *s)
+{
+	unsigned char buf[16];
+
+	return inet_pton(AF_INET, s, buf) == 1 ||
+	    inet_pton(AF_INET6, s, buf) == 1;
+}
+
+/* A whole decimal port number in [min, 65535]: 0, else -1. */
+static int
+parse_port(const char *s, long min, long *out)
+{
+	char *end;
+	long n;
+
+	errno = 0;
+	n = strtol(s, &end, 10);
+	if (errno || *end || end == s || n < min || n > 65535)
+		return -1;
+	*out = n;
+	return 0;
+}
+
 static int
 parse_listen(struct loader *L, const char *v)
 {
@@ -421,8 +446,6 @@ parse_listen(struct loader *L, const char *v)
 	char host[256];
 	size_t hl;
 	long port;
-	char *end;
-	unsigned char buf[16];
 
 	if (v[0] == '[') {
 		const char *rb = strchr(v, ']');
@@ -442,14 +465,11 @@ parse_listen(struct loader *L, const char *v)
 		memcpy(host, v, hl);
 	}
 	host[hl] = '\0';
-	if (inet_pton(AF_INET, host, buf) != 1 &&
-	    inet_pton(AF_INET6, host, buf) != 1) {
+	if (!is_ip(host)) {
 		conf_err(L, "listen: \"%s\" is not an IP address", host);
 		return -1;
 	}
-	errno = 0;
-	port = strtol(colon + 1, &end, 10);
-	if (errno || *end || end == colon + 1 || port < 0 || port > 65535) {
+	if (parse_port(colon + 1, 0, &port)) {
 		conf_err(L, "listen: \"%s\" is not a valid port", v);
 		return -1;
 	}
@@ -466,9 +486,7 @@ parse_dns(struct loader *L, const char *v)
 {
 	const char *at;
 	char addr[64];
-	unsigned char buf[16];
 	long port = 53;
-	char *end;
 
 	L->cfg->dns_resolver = arena_strdup(L->cfg, v);
 	if (!strcmp(v, "system")) {
@@ -480,16 +498,10 @@ parse_dns(struct loader *L, const char *v)
 		goto bad;
 	snprintf(addr, sizeof addr, "%.*s",
 	    (int)(at ? (size_t)(at - v) : strlen(v)), v);
-	if (inet_pton(AF_INET, addr, buf) != 1 &&
-	    inet_pton(AF_INET6, addr, buf) != 1)
+	if (!is_ip(addr))
 		goto bad;
-	if (at) {
-		errno = 0;
-		port = strtol(at + 1, &end, 10);
-		if (errno || *end || end == at + 1 || port < 1 ||
-		    port > 65535)
-			goto bad;
-	}
+	if (at && parse_port(at + 1, 1, &port))
+		goto bad;
 	L->cfg->dns_addr = arena_strdup(L->cfg, addr);
 	L->cfg->dns_port = (int)port;
 	return 0;
