@@ -1047,6 +1047,37 @@ att_uid(const struct mailimap_msg_att *att)
 	return 0;
 }
 
+/*
+ * Sends UID FETCH for set with the items of ft, taking both (either may be
+ * NULL). nomem: building them ran out of memory; nothing is sent. Returns
+ * IMAP_OK with the answer in *result (free with mailimap_fetch_list_free),
+ * else the failure with a reason in err.
+ */
+static enum imap_status
+uid_fetch(struct imap *im, struct mailimap_set *set,
+    struct mailimap_fetch_type *ft, int nomem, const char *what,
+    clist **result, char *err, size_t errlen)
+{
+	int r = MAILIMAP_NO_ERROR;
+
+	*result = NULL;
+	if (!nomem && set != NULL && ft != NULL)
+		r = mailimap_uid_fetch(im->s, set, ft, result);
+	else
+		nomem = 1;
+	if (set)
+		mailimap_set_free(set);
+	if (ft)
+		mailimap_fetch_type_free(ft);
+	if (nomem) {
+		snprintf(err, errlen, "out of memory");
+		return IMAP_ENET;
+	}
+	if (r != MAILIMAP_NO_ERROR)
+		return fail(im, r, what, err, errlen);
+	return IMAP_OK;
+}
+
 enum imap_status
 imap_describe(struct imap *im, const uint32_t *uids, size_t n,
     struct imap_msginfo *out, char *err, size_t errlen)
@@ -1054,7 +1085,8 @@ imap_describe(struct imap *im, const uint32_t *uids, size_t n,
 	struct mailimap_fetch_type *ft;
 	struct mailimap_set *set;
 	clist *result = NULL;
-	int r;
+	enum imap_status st;
+	int nomem;
 
 	if (n == 0)
 		return IMAP_OK;
@@ -1063,22 +1095,20 @@ imap_describe(struct imap *im, const uint32_t *uids, size_t n,
 	memset(out, 0, n * sizeof *out);
 	set = mailimap_set_new_empty();
 	ft = mailimap_fetch_type_new_fetch_att_list_empty();
-	if (set == NULL || ft == NULL)
-		goto nomem;
-	for (size_t i = 0; i < n; i++) {
+	nomem = set == NULL || ft == NULL;
+	for (size_t i = 0; !nomem && i < n; i++) {
 		out[i].uid = uids[i];
 		if (mailimap_set_add_single(set, uids[i]))
-			goto nomem;
+			nomem = 1;
 	}
-	if (add_att(ft, mailimap_fetch_att_new_uid()) ||
+	if (!nomem && (add_att(ft, mailimap_fetch_att_new_uid()) ||
 	    add_att(ft, mailimap_fetch_att_new_rfc822_size()) ||
-	    add_att(ft, mailimap_fetch_att_new_bodystructure()))
-		goto nomem;
-	r = mailimap_uid_fetch(im->s, set, ft, &result);
-	mailimap_set_free(set);
-	mailimap_fetch_type_free(ft);
-	if (r != MAILIMAP_NO_ERROR)
-		return fail(im, r, "UID FETCH BODYSTRUCTURE", err, errlen);
+	    add_att(ft, mailimap_fetch_att_new_bodystructure())))
+		nomem = 1;
+	st = uid_fetch(im, set, ft, nomem, "UID FETCH BODYSTRUCTURE",
+	    &result, err, errlen);
+	if (st != IMAP_OK)
+		return st;
 	for (clistiter *it = clist_begin(result); it; it = clist_next(it)) {
 		const struct mailimap_msg_att *att = clist_content(it);
 		uint32_t uid = att_uid(att);
@@ -1089,13 +1119,6 @@ imap_describe(struct imap *im, const uint32_t *uids, size_t n,
 	}
 	mailimap_fetch_list_free(result);
 	return IMAP_OK;
-nomem:
-	if (set)
-		mailimap_set_free(set);
-	if (ft)
-		mailimap_fetch_type_free(ft);
-	snprintf(err, errlen, "out of memory");
-	return IMAP_ENET;
 }
 
 static void
@@ -1143,28 +1166,21 @@ imap_fetch(struct imap *im, const struct imap_msginfo *mi, char **raw,
 	struct mailimap_fetch_type *ft;
 	struct mailimap_set *set;
 	clist *result = NULL;
-	int r, have_part = 0;
+	enum imap_status st;
+	int nomem, have_part = 0;
 
 	*raw = NULL;
 	*len = 0;
 	set = mailimap_set_new_single(mi->uid);
 	ft = mailimap_fetch_type_new_fetch_att_list_empty();
-	if (set == NULL || ft == NULL ||
+	nomem = set == NULL || ft == NULL ||
 	    add_att(ft, mailimap_fetch_att_new_uid()) ||
 	    add_att(ft, peek_att(mailimap_section_new(NULL))) ||
-	    add_att(ft, peek_att(section_of(mi)))) {
-		if (set)
-			mailimap_set_free(set);
-		if (ft)
-			mailimap_fetch_type_free(ft);
-		snprintf(err, errlen, "out of memory");
-		return IMAP_ENET;
-	}
-	r = mailimap_uid_fetch(im->s, set, ft, &result);
-	mailimap_set_free(set);
-	mailimap_fetch_type_free(ft);
-	if (r != MAILIMAP_NO_ERROR)
-		return fail(im, r, "UID FETCH BODY[]", err, errlen);
+	    add_att(ft, peek_att(section_of(mi)));
+	st = uid_fetch(im, set, ft, nomem, "UID FETCH BODY[]", &result, err,
+	    errlen);
+	if (st != IMAP_OK)
+		return st;
 	for (clistiter *it = clist_begin(result); it; it = clist_next(it)) {
 		const struct mailimap_msg_att *att = clist_content(it);
 
