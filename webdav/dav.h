@@ -164,10 +164,11 @@ int dav_prop_object(struct http_request *, const struct dav_res *coll,
  * dav_prop_brief then writes the same DAV:response that
  * dav_prop_response would for that object, without its store row.
  * 0: not applicable (use dav_prop_response); -1: store error.
+ * dav_prop_brief returns 0, or -1 when out is out of memory.
  */
 int dav_prop_brief_begin(struct http_request *, const struct dav_res *coll,
     struct dav_propreq *);
-void dav_prop_brief(struct dav_propreq *, const char *name, int64_t etag,
+int dav_prop_brief(struct dav_propreq *, const char *name, int64_t etag,
     const char *content_type, struct xml_buf *out);
 
 /*

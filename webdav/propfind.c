@@ -837,7 +837,7 @@ no:
 	return 0;
 }
 
-void
+int
 dav_prop_brief(struct dav_propreq *pr, const char *name, int64_t etag,
     const char *content_type, struct xml_buf *out)
 {
@@ -850,7 +850,7 @@ dav_prop_brief(struct dav_propreq *pr, const char *name, int64_t etag,
 	need = pr->bhead.len + 3 * nlen + pr->btail.len + 64 +
 	    pr->n * (6 * clen + 64);
 	if (xml_buf_reserve(out, need))
-		return;
+		return out->oom ? -1 : 0;
 	do {
 		*--d = (char)('0' + v % 10);
 		v /= 10;
@@ -888,6 +888,7 @@ dav_prop_brief(struct dav_propreq *pr, const char *name, int64_t etag,
 	p += pr->btail.len;
 	out->len = (size_t)(p - out->p);
 	out->p[out->len] = '\0';
+	return out->oom ? -1 : 0;
 }
 
 /* ---- PROPFIND --------------------------------------------------------- */
@@ -944,8 +945,7 @@ walk_brief(void *arg, const char *name, int64_t etag, const char *ctype)
 {
 	struct walk *w = arg;
 
-	dav_prop_brief(w->pr, name, etag, ctype, w->out);
-	return w->out->oom ? -1 : 0;
+	return dav_prop_brief(w->pr, name, etag, ctype, w->out);
 }
 
 /* The fixed children above the home: one each. */

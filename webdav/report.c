@@ -151,8 +151,7 @@ sync_brief(void *arg, const char *name, int64_t etag, const char *ctype)
 {
 	struct report *rp = arg;
 
-	dav_prop_brief(rp->pr, name, etag, ctype, rp->out);
-	return rp->out->oom ? -1 : 0;
+	return dav_prop_brief(rp->pr, name, etag, ctype, rp->out);
 }
 
 static int
