@@ -13,61 +13,9 @@
 
 #include "policy/gate.h"
 #include "server/explain.h"
+#include "server/file.h"
 #include "server/inbound.h"
 #include "server/store.h"
-
-/* Reads the whole file, refusing more than EXPLAIN_MAX_MSG bytes. */
-static char *
-explain_read(const char *path, size_t *len, FILE *err)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	size_t cap = 0, n = 0;
-
-	if (f == NULL) {
-		fprintf(err, "calgate: %s: %s\n", path, strerror(errno));
-		return NULL;
-	}
-	for (;;) {
-		size_t r;
-		if (n == cap) {
-			char *nb;
-			if (cap > EXPLAIN_MAX_MSG) {
-				fprintf(err, "calgate: %s: larger than %u "
-				    "bytes\n", path, EXPLAIN_MAX_MSG);
-				goto fail;
-			}
-			cap = cap ? cap * 2 : 65536;
-			nb = realloc(buf, cap + 1);
-			if (nb == NULL) {
-				fprintf(err, "calgate: out of memory\n");
-				goto fail;
-			}
-			buf = nb;
-		}
-		r = fread(buf + n, 1, cap - n, f);
-		n += r;
-		if (r == 0)
-			break;
-	}
-	if (ferror(f)) {
-		fprintf(err, "calgate: %s: read error\n", path);
-		goto fail;
-	}
-	if (n > EXPLAIN_MAX_MSG) {
-		fprintf(err, "calgate: %s: larger than %u bytes\n", path,
-		    EXPLAIN_MAX_MSG);
-		goto fail;
-	}
-	fclose(f);
-	buf[n] = '\0';
-	*len = n;
-	return buf;
-fail:
-	fclose(f);
-	free(buf);
-	return NULL;
-}
 
 /*
  * The user's store, read-only use: the real one when it exists, else an
@@ -145,9 +93,11 @@ explain_run(const struct config *cfg, const char *user, const char *path,
 		ucopy = *cu;
 		u = &ucopy;
 	}
-	msg = explain_read(path, &len, err);
-	if (msg == NULL)
+	msg = file_read(path, EXPLAIN_MAX_MSG, &len, e, sizeof e);
+	if (msg == NULL) {
+		fprintf(err, "calgate: %s\n", e);
 		return 1;
+	}
 	g = gate_new(cfg->dns_addr, cfg->dns_port, cfg->dns_timeout_ms, e,
 	    sizeof e);
 	if (g == NULL) {

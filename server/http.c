@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "server/file.h"
 #include "server/log.h"
 #include "server/metrics.h"
 #include "server/www.h"
@@ -33,6 +34,7 @@
 #define AUTH_MAX_NAME	64
 #define AUTH_MAX_PASS	1024
 #define STOP_WAIT_MS	10000
+#define HTTP_MAX_PEM	(1u << 20)	/* a TLS certificate or key file */
 
 struct http_daemon {
 	struct MHD_Daemon *mhd;
@@ -519,41 +521,19 @@ on_mhd_log(void *cls, const char *fmt, va_list ap)
 	log_warn("http mhd message=%s", log_q(q, sizeof q, msg));
 }
 
+/* A PEM file for TLS: bounded, and never empty. */
 static char *
-read_file(const char *path, char *err, size_t errlen)
+read_pem(const char *path, char *err, size_t errlen)
 {
-	FILE *f = fopen(path, "r");
-	char *buf = NULL;
-	size_t n = 0, cap = 0;
+	size_t len;
+	char *pem = file_read(path, HTTP_MAX_PEM, &len, err, errlen);
 
-	if (f == NULL) {
-		snprintf(err, errlen, "cannot read %s: %s", path,
-		    strerror(errno));
-		return NULL;
+	if (pem != NULL && len == 0) {
+		snprintf(err, errlen, "%s is empty", path);
+		free(pem);
+		pem = NULL;
 	}
-	for (;;) {
-		size_t r;
-
-		if (n + 4096 + 1 > cap) {
-			char *b = realloc(buf, cap = n + 65536);
-
-			if (b == NULL)
-				break;
-			buf = b;
-		}
-		r = fread(buf + n, 1, cap - n - 1, f);
-		n += r;
-		if (r == 0 || n > (1u << 20))
-			break;
-	}
-	fclose(f);
-	if (buf == NULL || n == 0 || n > (1u << 20)) {
-		snprintf(err, errlen, "%s is empty or too large", path);
-		free(buf);
-		return NULL;
-	}
-	buf[n] = '\0';
-	return buf;
+	return pem;
 }
 
 struct http_daemon *
@@ -587,8 +567,8 @@ http_start(struct server *srv, char *err, size_t errlen)
 		inet_pton(AF_INET, cfg->listen_host, &s4->sin_addr);
 	}
 	if (cfg->tls_cert) {
-		d->tls_cert = read_file(cfg->tls_cert, err, errlen);
-		d->tls_key = d->tls_cert ? read_file(cfg->tls_key, err,
+		d->tls_cert = read_pem(cfg->tls_cert, err, errlen);
+		d->tls_key = d->tls_cert ? read_pem(cfg->tls_key, err,
 		    errlen) : NULL;
 		if (d->tls_key == NULL)
 			goto fail;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/file.h"
 #include "policy/dkim.h"
 #include "policy/msg.h"
 #include "tests/unit/check.h"
@@ -19,28 +20,13 @@
 	"VYLzBfO2EeC3Ip3G+2kryOTIKT+l/K4w3QIDAQAB"
 #define T_2018	1600000000	/* after t= of the example */
 
+/* A fixture, whole (server/file.c's reader, bounded at 64 MiB). */
 static char *
 slurp(const char *path, size_t *len)
 {
-	FILE *f = fopen(path, "rb");
-	char *b;
-	long n;
+	char err[300];
 
-	if (f == NULL)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	rewind(f);
-	b = malloc((size_t)n + 1);
-	if (b != NULL && fread(b, 1, (size_t)n, f) != (size_t)n) {
-		free(b);
-		b = NULL;
-	}
-	if (b != NULL)
-		b[n] = '\0';
-	fclose(f);
-	*len = (size_t)n;
-	return b;
+	return file_read(path, 64u << 20, len, err, sizeof err);
 }
 
 static void

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "server/file.h"
 #include "server/config.h"
 #include "server/ical.h"
 #include "server/itip.h"
@@ -43,29 +44,13 @@ static struct user_conf alice;
 
 /* ---- helpers ------------------------------------------------------------- */
 
+/* A fixture, whole (server/file.c's reader, bounded at 64 MiB). */
 static char *
 slurp(const char *path, size_t *len)
 {
-	FILE *f = fopen(path, "rb");
-	char *buf;
-	long n;
+	char err[300];
 
-	if (f == NULL)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	rewind(f);
-	buf = malloc((size_t)n + 1);
-	if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-		free(buf);
-		buf = NULL;
-	}
-	if (buf)
-		buf[n] = '\0';
-	fclose(f);
-	if (len)
-		*len = (size_t)n;
-	return buf;
+	return file_read(path, 64u << 20, len, err, sizeof err);
 }
 
 struct sb {
