@@ -72,6 +72,8 @@ struct config {
 	size_t nusers;
 
 	void *arena;			/* everything above is allocated here */
+	int refs;			/* server_config_get holders; a replaced
+					   config is freed when this is 0 */
 };
 
 /*

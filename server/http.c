@@ -69,7 +69,7 @@ server_config_get(struct server *s)
 
 	pthread_mutex_lock(&s->cfg_mu);
 	c = s->cfg;
-	s->cfg_refs++;
+	c->refs++;
 	pthread_mutex_unlock(&s->cfg_mu);
 	return c;
 }
@@ -77,18 +77,32 @@ server_config_get(struct server *s)
 void
 server_config_put(struct server *s, struct config *c)
 {
-	struct config *dead = NULL;
+	int dead;
 
 	if (c == NULL)
 		return;
 	pthread_mutex_lock(&s->cfg_mu);
-	s->cfg_refs--;
-	if (c != s->cfg && c == s->old_cfg && s->cfg_refs == 0) {
-		dead = s->old_cfg;
-		s->old_cfg = NULL;
-	}
+	/* The last holder of a config a reload replaced frees it. */
+	dead = --c->refs == 0 && c != s->cfg;
 	pthread_mutex_unlock(&s->cfg_mu);
-	config_free(dead);
+	if (dead)
+		config_free(c);
+}
+
+void
+server_config_swap(struct server *s, struct config *fresh)
+{
+	struct config *old;
+
+	pthread_mutex_lock(&s->cfg_mu);
+	old = s->cfg;
+	s->cfg = fresh;
+	s->reload_error[0] = '\0';
+	/* Still in use: its last server_config_put frees it. */
+	if (old->refs > 0)
+		old = NULL;
+	pthread_mutex_unlock(&s->cfg_mu);
+	config_free(old);
 }
 
 /* ---- authentication --------------------------------------------------- */

@@ -23,8 +23,6 @@ struct server {
 	struct gate *gate;		/* policy/, may be NULL in tests */
 	pthread_mutex_t cfg_mu;
 	struct config *cfg;		/* current; swapped on reload */
-	int cfg_refs;			/* references to cfg held by requests */
-	struct config *old_cfg;		/* replaced, freed at refs == 0 */
 	char reload_error[512];		/* last refused reload, "" if none */
 	int64_t started;		/* unix seconds */
 
@@ -47,6 +45,11 @@ struct server {
  */
 struct config *server_config_get(struct server *);
 void server_config_put(struct server *, struct config *);
+/*
+ * Makes fresh the current configuration (the server owns it from now on)
+ * and frees the one it replaces once nothing holds it any more.
+ */
+void server_config_swap(struct server *, struct config *fresh);
 
 struct http_header {
 	char *name, *value;		/* owned */

@@ -187,7 +187,7 @@ log_relaxations(const struct config *cfg)
 static int
 reload(struct server *srv)
 {
-	struct config *fresh, *old;
+	struct config *fresh;
 	char *errs = NULL;
 	size_t errlen = 0;
 	FILE *ef = open_memstream(&errs, &errlen);
@@ -217,25 +217,7 @@ reload(struct server *srv)
 	}
 	free(errs);
 	log_set_level(fresh->log_level);
-	pthread_mutex_lock(&srv->cfg_mu);
-	old = srv->cfg;
-	srv->cfg = fresh;
-	srv->reload_error[0] = '\0';
-	if (srv->old_cfg != NULL && srv->cfg_refs == 0) {
-		/* Nothing can still hold the one before. */
-		config_free(srv->old_cfg);
-		srv->old_cfg = NULL;
-	}
-	if (srv->cfg_refs == 0 && srv->old_cfg == NULL)
-		config_free(old);
-	else if (srv->old_cfg == NULL)
-		srv->old_cfg = old;
-	else {
-		/* Two reloads while a request is slow: keep the leak small. */
-		log_warn("config reload while an older config is in use");
-		srv->old_cfg = old;
-	}
-	pthread_mutex_unlock(&srv->cfg_mu);
+	server_config_swap(srv, fresh);
 	warn_config(fresh);
 	log_relaxations(fresh);
 	poller_reload(srv);
@@ -333,7 +315,6 @@ cmd_serve(const char *conf)
 	}
 	gate_free(srv.gate);
 	store_close(srv.store);
-	config_free(srv.old_cfg);
 	config_free(srv.cfg);
 	pthread_mutex_destroy(&srv.cfg_mu);
 	log_info("server stopped");

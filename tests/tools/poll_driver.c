@@ -140,8 +140,7 @@ main(int argc, char **argv)
 {
 	struct driver d = { .mu = PTHREAD_MUTEX_INITIALIZER };
 	const char *conf = NULL;
-	struct config *cfg, *fresh, *old[32];
-	size_t nold = 0;
+	struct config *cfg, *fresh;
 	struct server srv;
 	char err[512];
 	sigset_t set;
@@ -190,16 +189,7 @@ main(int argc, char **argv)
 			log_error("driver reload refused");
 			continue;
 		}
-		if (nold == sizeof old / sizeof old[0]) {
-			log_error("driver too many reloads");
-			config_free(fresh);
-			continue;
-		}
-		/* Old configs are kept until exit: simpler than refcounts. */
-		pthread_mutex_lock(&srv.cfg_mu);
-		old[nold++] = srv.cfg;
-		srv.cfg = fresh;
-		pthread_mutex_unlock(&srv.cfg_mu);
+		server_config_swap(&srv, fresh);
 		poller_reload(&srv);
 		log_info("driver reloaded");
 	}
@@ -212,8 +202,6 @@ main(int argc, char **argv)
 	}
 	store_close(srv.store);
 	config_free(srv.cfg);
-	while (nold > 0)
-		config_free(old[--nold]);
 	pthread_mutex_destroy(&srv.cfg_mu);
 	log_info("driver stopped");
 	return 0;
