@@ -26,6 +26,7 @@
 #define DKIM_MAX_KEYRECS 4	/* TXT records tried per selector */
 #define DKIM_MIN_RSA	1024	/* RFC 8301 3.2 */
 #define DKIM_BODY_CACHE	4
+#define DKIM_KEY_CACHE	16	/* parsed key records kept by a dkim_keys */
 
 enum dkim_alg { ALG_RSA_SHA256, ALG_RSA_SHA1, ALG_ED25519 };
 
@@ -57,6 +58,7 @@ struct dkim_body_hash {
 
 struct dkim_ctx {
 	struct dkim_body_hash bodies[DKIM_BODY_CACHE];
+	struct dkim_keys *keys;		/* or NULL */
 };
 
 const char *
@@ -1126,6 +1128,73 @@ out:
 	return ret;
 }
 
+/* Parsed key records, reused while their text stays the same: the keys
+ * of busy senders are parsed (base64, DER, GnuTLS import) once, not once
+ * a message. Keyed by the exact record and the signature's algorithm
+ * (the record's k= and h= are checked against it); one per thread. */
+struct dkim_keys {
+	struct {
+		char *rec;
+		enum dkim_alg alg;
+		struct dkim_key key;
+	} e[DKIM_KEY_CACHE];
+	unsigned next;		/* the slot to reuse when all are taken */
+};
+
+struct dkim_keys *
+dkim_keys_new(void)
+{
+	return calloc(1, sizeof(struct dkim_keys));
+}
+
+void
+dkim_keys_free(struct dkim_keys *c)
+{
+	if (c == NULL)
+		return;
+	for (unsigned i = 0; i < DKIM_KEY_CACHE; i++) {
+		free(c->e[i].rec);
+		if (c->e[i].key.pub != NULL)
+			gnutls_pubkey_deinit(c->e[i].key.pub);
+	}
+	free(c);
+}
+
+static struct dkim_key *
+dkim_keys_get(struct dkim_keys *c, const char *rec, enum dkim_alg alg)
+{
+	if (c == NULL)
+		return NULL;
+	for (unsigned i = 0; i < DKIM_KEY_CACHE; i++)
+		if (c->e[i].rec != NULL && c->e[i].alg == alg &&
+		    strcmp(c->e[i].rec, rec) == 0)
+			return &c->e[i].key;
+	return NULL;
+}
+
+/* Keeps a freshly parsed key; returns where it now lives (the cache, or
+ * still *k when there is no cache or no memory). */
+static struct dkim_key *
+dkim_keys_put(struct dkim_keys *c, const char *rec, enum dkim_alg alg,
+    struct dkim_key *k)
+{
+	char *copy;
+	unsigned i;
+
+	if (c == NULL || (copy = strdup(rec)) == NULL)
+		return k;
+	i = c->next;
+	c->next = (c->next + 1) % DKIM_KEY_CACHE;
+	free(c->e[i].rec);
+	if (c->e[i].key.pub != NULL)
+		gnutls_pubkey_deinit(c->e[i].key.pub);
+	c->e[i].rec = copy;
+	c->e[i].alg = alg;
+	c->e[i].key = *k;
+	k->pub = NULL;		/* the cache owns it now */
+	return &c->e[i].key;
+}
+
 /* Verifies the signature over digest; 1 if it verifies. */
 static int
 dkim_crypto(const struct dkim_key *key, enum dkim_alg alg,
@@ -1155,15 +1224,19 @@ static void
 dkim_with_key(const struct msg *m, size_t idx, const struct dkim_sigspec *sp,
     const char *rec, time_t now, struct dkim_ctx *cx, struct dkim_sig *o)
 {
-	struct dkim_key key;
+	struct dkim_key own, *kp;
 	struct dkim_body_hash *bh;
 	unsigned char bhv[32], b[DKIM_MAX_B], hd[32];
 	size_t hlen = sp->alg == ALG_RSA_SHA1 ? 20 : 32;
 	long bl, bhl;
 
-	if (dkim_parse_key(rec, sp->alg, &key, o) != 0)
-		return;
-	if (sp->i != NULL && dkim_check_i(sp->i, o->domain, key.strict, o))
+	memset(&own, 0, sizeof own);
+	if ((kp = dkim_keys_get(cx->keys, rec, sp->alg)) == NULL) {
+		if (dkim_parse_key(rec, sp->alg, &own, o) != 0)
+			return;
+		kp = dkim_keys_put(cx->keys, rec, sp->alg, &own);
+	}
+	if (sp->i != NULL && dkim_check_i(sp->i, o->domain, kp->strict, o))
 		goto out;
 	bhl = dkim_base64(sp->bh, bhv, sizeof bhv);
 	bl = dkim_base64(sp->b, b, sizeof b);
@@ -1189,13 +1262,13 @@ dkim_with_key(const struct msg *m, size_t idx, const struct dkim_sigspec *sp,
 		dkim_set(o, DKIM_PERMERROR, "no b= tag");
 		goto out;
 	}
-	if (sp->alg != ALG_ED25519 && key.bits < DKIM_MIN_RSA) {
+	if (sp->alg != ALG_ED25519 && kp->bits < DKIM_MIN_RSA) {
 		/* RFC 8301 3.2: not even worth the RSA operation. */
 		dkim_set(o, DKIM_POLICY, "RSA key of %u bits (RFC 8301 needs "
-		    "1024)", key.bits);
+		    "1024)", kp->bits);
 		goto out;
 	}
-	if (!dkim_crypto(&key, sp->alg, hd, b, (size_t)bl)) {
+	if (!dkim_crypto(kp, sp->alg, hd, b, (size_t)bl)) {
 		dkim_set(o, DKIM_FAIL, "signature does not verify");
 		goto out;
 	}
@@ -1204,7 +1277,7 @@ dkim_with_key(const struct msg *m, size_t idx, const struct dkim_sigspec *sp,
 		dkim_set(o, DKIM_POLICY, "rsa-sha1 is not accepted (RFC 8301)");
 	else if (sp->x >= 0 && (long long)now > sp->x)
 		dkim_set(o, DKIM_POLICY, "signature expired (x=%lld)", sp->x);
-	else if (key.testing)
+	else if (kp->testing)
 		dkim_set(o, DKIM_POLICY, "key is in testing mode (t=y)");
 	else if (sp->l >= 0 && (unsigned long long)sp->l < bh->canon_len)
 		/* RFC 6376 8.2: text past l= is unsigned; never show it as
@@ -1214,7 +1287,8 @@ dkim_with_key(const struct msg *m, size_t idx, const struct dkim_sigspec *sp,
 	else
 		dkim_set(o, DKIM_PASS, "%s", "");
 out:
-	gnutls_pubkey_deinit(key.pub);
+	if (own.pub != NULL)	/* not taken by the cache */
+		gnutls_pubkey_deinit(own.pub);
 }
 
 /* Parses the signature; returns 0 with sp filled, or -1 (o says why). */
@@ -1336,12 +1410,13 @@ dkim_prefetch(struct dns *dns, const struct msg *m)
 }
 
 void
-dkim_verify_key(const struct msg *m, size_t idx, const char *keyrec,
-    time_t now, struct dkim_sig *out)
+dkim_verify_key(struct dkim_keys *keys, const struct msg *m, size_t idx,
+    const char *keyrec, time_t now, struct dkim_sig *out)
 {
 	struct dkim_ctx cx;
 
 	memset(&cx, 0, sizeof cx);
+	cx.keys = keys;
 	dkim_one(NULL, m, idx, keyrec, now, &cx, out);
 }
 
@@ -1353,8 +1428,8 @@ struct dkim_prepared {
 };
 
 void
-dkim_verify(struct dns *dns, const struct msg *m, time_t now,
-    struct dkim_result *out)
+dkim_verify(struct dns *dns, struct dkim_keys *keys, const struct msg *m,
+    time_t now, struct dkim_result *out)
 {
 	struct dkim_ctx cx;
 	struct dkim_prepared *pre;
@@ -1362,6 +1437,7 @@ dkim_verify(struct dns *dns, const struct msg *m, time_t now,
 
 	memset(out, 0, sizeof *out);
 	memset(&cx, 0, sizeof cx);
+	cx.keys = keys;
 	for (size_t i = 0; i < m->nhdrs; i++) {
 		if (!msg_is(&m->hdrs[i], "DKIM-Signature"))
 			continue;

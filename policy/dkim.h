@@ -40,23 +40,35 @@ struct dkim_result {
 };
 
 /*
- * Verifies every DKIM-Signature of m (the first DKIM_MAX_SIGS, top down)
- * at time now, fetching keys through dns. Fills out; never fails: every
- * problem is a per-signature result. Only DKIM_PASS counts as a pass.
- * Starts every key lookup before waiting for the first.
+ * Parsed key records kept between messages (one per thread, like its
+ * struct dns): a record whose text is unchanged is not parsed again.
+ * dkim_keys_new returns NULL when out of memory; NULL is also a valid
+ * "no cache" everywhere.
  */
-void dkim_verify(struct dns *, const struct msg *m, time_t now,
-    struct dkim_result *out);
+struct dkim_keys;
+struct dkim_keys *dkim_keys_new(void);
+void dkim_keys_free(struct dkim_keys *);
+
+/*
+ * Verifies every DKIM-Signature of m (the first DKIM_MAX_SIGS, top down)
+ * at time now, fetching keys through dns and parsing them through keys
+ * (or NULL). Fills out; never fails: every problem is a per-signature
+ * result. Only DKIM_PASS counts as a pass. Starts every key lookup before
+ * waiting for the first.
+ */
+void dkim_verify(struct dns *, struct dkim_keys *keys, const struct msg *m,
+    time_t now, struct dkim_result *out);
 
 /* Starts the key lookups of every signature dkim_verify will check. */
 void dkim_prefetch(struct dns *, const struct msg *m);
 
 /*
  * Verifies the DKIM-Signature field m->hdrs[idx] against the key record
- * keyrec (the joined TXT text) instead of DNS. For tests and tools.
+ * keyrec (the joined TXT text) instead of DNS, parsing it through keys
+ * (or NULL). For tests and tools.
  */
-void dkim_verify_key(const struct msg *m, size_t idx, const char *keyrec,
-    time_t now, struct dkim_sig *out);
+void dkim_verify_key(struct dkim_keys *keys, const struct msg *m,
+    size_t idx, const char *keyrec, time_t now, struct dkim_sig *out);
 
 /* "pass", "fail", "neutral", "policy", "temperror", "permerror". */
 const char *dkim_res_str(enum dkim_res);

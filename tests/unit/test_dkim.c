@@ -150,37 +150,37 @@ test_rfc8463(void)
 	if (raw == NULL)
 		return;
 	check(msg_parse(raw, len, &m, err, sizeof err) == 0, "parse: %s", err);
-	dkim_verify_key(&m, 0, RFC8463_ED, T_2018, &s);
+	dkim_verify_key(NULL, &m, 0, RFC8463_ED, T_2018, &s);
 	check(s.result == DKIM_PASS, "RFC 8463 ed25519: %s (%s)",
 	    dkim_res_str(s.result), s.reason);
 	check(!strcmp(s.domain, "football.example.com") &&
 	    !strcmp(s.selector, "brisbane"), "d= and s=");
-	dkim_verify_key(&m, 1, RFC8463_RSA, T_2018, &s);
+	dkim_verify_key(NULL, &m, 1, RFC8463_RSA, T_2018, &s);
 	check(s.result == DKIM_PASS, "RFC 8463 rsa-sha256: %s (%s)",
 	    dkim_res_str(s.result), s.reason);
 	/* wrong key type, revoked, not base64, testing, service */
-	dkim_verify_key(&m, 0, RFC8463_RSA, T_2018, &s);
+	dkim_verify_key(NULL, &m, 0, RFC8463_RSA, T_2018, &s);
 	check(s.result == DKIM_PERMERROR, "k=rsa for ed25519: %s",
 	    dkim_res_str(s.result));
-	dkim_verify_key(&m, 0, "v=DKIM1; k=ed25519; p=", T_2018, &s);
+	dkim_verify_key(NULL, &m, 0, "v=DKIM1; k=ed25519; p=", T_2018, &s);
 	check(s.result == DKIM_PERMERROR && strstr(s.reason, "revoked"),
 	    "revoked: %s", s.reason);
-	dkim_verify_key(&m, 0, "v=DKIM1; k=ed25519; p=not*base64!", T_2018,
+	dkim_verify_key(NULL, &m, 0, "v=DKIM1; k=ed25519; p=not*base64!", T_2018,
 	    &s);
 	check(s.result == DKIM_PERMERROR, "non-base64 key: %s", s.reason);
-	dkim_verify_key(&m, 0, RFC8463_ED "; t=y", T_2018, &s);
+	dkim_verify_key(NULL, &m, 0, RFC8463_ED "; t=y", T_2018, &s);
 	check(s.result == DKIM_POLICY && s.crypto_ok, "t=y: %s", s.reason);
-	dkim_verify_key(&m, 0, RFC8463_ED "; s=other", T_2018, &s);
+	dkim_verify_key(NULL, &m, 0, RFC8463_ED "; s=other", T_2018, &s);
 	check(s.result == DKIM_PERMERROR, "s=other: %s", s.reason);
-	dkim_verify_key(&m, 0, RFC8463_ED "; h=sha1", T_2018, &s);
+	dkim_verify_key(NULL, &m, 0, RFC8463_ED "; h=sha1", T_2018, &s);
 	check(s.result == DKIM_PERMERROR, "h=sha1: %s", s.reason);
-	dkim_verify_key(&m, 0, "k=ed25519; v=DKIM1; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=",
+	dkim_verify_key(NULL, &m, 0, "k=ed25519; v=DKIM1; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=",
 	    T_2018, &s);
 	check(s.result == DKIM_PERMERROR, "v= not first: %s", s.reason);
-	dkim_verify_key(&m, 0, "v=DKIM1; k=ed25519; k=rsa; p=AAAA", T_2018,
+	dkim_verify_key(NULL, &m, 0, "v=DKIM1; k=ed25519; k=rsa; p=AAAA", T_2018,
 	    &s);
 	check(s.result == DKIM_PERMERROR, "duplicate key tag: %s", s.reason);
-	dkim_verify_key(&m, 0, "v=DKIM1; k=ed25519; p=AAAA", T_2018, &s);
+	dkim_verify_key(NULL, &m, 0, "v=DKIM1; k=ed25519; p=AAAA", T_2018, &s);
 	check(s.result == DKIM_PERMERROR, "short ed25519 key: %s", s.reason);
 	msg_free(&m);
 
@@ -189,7 +189,7 @@ test_rfc8463(void)
 		char *mod = strdup(raw), *p = strstr(mod, "We lost");
 		p[3] = 'w';
 		check(msg_parse(mod, len, &m, err, sizeof err) == 0, "parse");
-		dkim_verify_key(&m, 0, RFC8463_ED, T_2018, &s);
+		dkim_verify_key(NULL, &m, 0, RFC8463_ED, T_2018, &s);
 		check(s.result == DKIM_FAIL, "body changed: %s", s.reason);
 		msg_free(&m);
 		strcpy(mod, raw);
@@ -197,9 +197,9 @@ test_rfc8463(void)
 		p[0] = 'J';
 		p[1] = 'O';
 		check(msg_parse(mod, len, &m, err, sizeof err) == 0, "parse");
-		dkim_verify_key(&m, 0, RFC8463_ED, T_2018, &s);
+		dkim_verify_key(NULL, &m, 0, RFC8463_ED, T_2018, &s);
 		check(s.result == DKIM_FAIL, "From changed: %s", s.reason);
-		dkim_verify_key(&m, 1, RFC8463_RSA, T_2018, &s);
+		dkim_verify_key(NULL, &m, 1, RFC8463_RSA, T_2018, &s);
 		check(s.result == DKIM_FAIL, "From changed rsa: %s", s.reason);
 		msg_free(&m);
 		free(mod);
@@ -242,7 +242,7 @@ test_bad_sigs(void)
 		    "\r\n\r\nbody\r\n", cases[i].sig);
 		check(msg_parse(raw, strlen(raw), &m, err, sizeof err) == 0,
 		    "parse %zu", i);
-		dkim_verify_key(&m, 0, RFC8463_ED, T_2018, &s);
+		dkim_verify_key(NULL, &m, 0, RFC8463_ED, T_2018, &s);
 		check(s.result == cases[i].want, "bad sig %zu: %s (%s)", i,
 		    dkim_res_str(s.result), s.reason);
 		msg_free(&m);
@@ -287,6 +287,58 @@ test_bad_messages(void)
 	msg_free(&m);
 }
 
+/* The per-thread key cache: a record parsed once answers later messages
+ * exactly as a fresh parse would, whatever the order, the algorithm asking
+ * and evictions. */
+static void
+test_key_cache(void)
+{
+	size_t len;
+	char *raw = slurp("tests/data/rfc8463.eml", &len), err[128];
+	struct dkim_keys *keys = dkim_keys_new();
+	struct msg m;
+	struct dkim_sig s;
+
+	check(raw != NULL && keys != NULL, "fixture and cache");
+	if (raw == NULL || keys == NULL || msg_parse(raw, len, &m, err,
+	    sizeof err) != 0) {
+		free(raw);
+		dkim_keys_free(keys);
+		return;
+	}
+	for (int round = 0; round < 2; round++) {
+		dkim_verify_key(keys, &m, 1, RFC8463_RSA, T_2018, &s);
+		check(s.result == DKIM_PASS, "cached rsa, round %d: %s",
+		    round, s.reason);
+		/* the same record asked for by the ed25519 signature */
+		dkim_verify_key(keys, &m, 0, RFC8463_RSA, T_2018, &s);
+		check(s.result == DKIM_PERMERROR, "cached rsa key for "
+		    "ed25519, round %d: %s", round, dkim_res_str(s.result));
+		dkim_verify_key(keys, &m, 0, RFC8463_ED, T_2018, &s);
+		check(s.result == DKIM_PASS, "cached ed25519, round %d: %s",
+		    round, s.reason);
+		dkim_verify_key(keys, &m, 0, RFC8463_ED "; t=y", T_2018, &s);
+		check(s.result == DKIM_POLICY, "cached t=y, round %d: %s",
+		    round, dkim_res_str(s.result));
+		dkim_verify_key(keys, &m, 0, "v=DKIM1; k=ed25519; p=", T_2018,
+		    &s);
+		check(s.result == DKIM_PERMERROR, "revoked after cached, "
+		    "round %d", round);
+	}
+	/* More records than the cache holds: evicted ones parse again. */
+	for (int i = 0; i < 40; i++) {
+		char rec[200];
+		snprintf(rec, sizeof rec, "%s; n=%d%s", RFC8463_ED, i % 20,
+		    i % 20 == 7 ? "; t=y" : "");
+		dkim_verify_key(keys, &m, 0, rec, T_2018, &s);
+		check(s.result == (i % 20 == 7 ? DKIM_POLICY : DKIM_PASS),
+		    "record %d of 20: %s", i % 20, dkim_res_str(s.result));
+	}
+	msg_free(&m);
+	free(raw);
+	dkim_keys_free(keys);
+}
+
 int
 main(void)
 {
@@ -294,6 +346,7 @@ main(void)
 	test_base64();
 	test_canon();
 	test_rfc8463();
+	test_key_cache();
 	test_bad_sigs();
 	test_bad_messages();
 	return check_done();
