@@ -188,8 +188,8 @@ inbound_process(struct server *srv, const struct config *cfg,
 	if (have_msg) {
 		subject = header_text(&m, "Subject", 1);
 		msgid = header_text(&m, "Message-ID", 0);
-		msg_free(&m);
 	}
+	msg_free(&m);		/* even when the parse failed */
 	json = gate_verdict_json(&in.v);
 	rec.id = origin ? origin->log_id : 0;
 	rec.user_id = u->store_id;

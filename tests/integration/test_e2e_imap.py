@@ -343,6 +343,17 @@ imap_password_file = {sec}/carol
           "skipped: never in the calendar")
     check(len(cg.imip("alice")) == n0 + 1,
           "the plain message got no decision row")
+    # A header line that is not a field: a skip with its reason, and
+    # (under ASan) nothing of the half-parsed message leaks.
+    broken = invite("bob@gws.example", uid="e2e-broken@gws").replace(
+        b'boundary="MIX"\r\n\r\n',
+        b'boundary="MIX"\r\nthis line is not a header field\r\n\r\n', 1)
+    dv.append("alice", broken)
+    bk = wait_for(5, lambda: cg.imip("alice", "(l.ical_uid = ? OR "
+                                     "l.reason = 'message-invalid')",
+                                     "e2e-broken@gws"))
+    check(bk and bk[0][1] == "skip" and bk[0][2] == "message-invalid",
+          "broken header section: skip, reason message-invalid (%r)" % bk)
 
     # ---- 3: bob's invitation ---------------------------------------------
     bobinv = sign(invite("carol@aligned.example", uid="e2e-bob@aligned",
