@@ -74,6 +74,8 @@ static const struct key keys[] = {
 	{ S_SERVER, "max_body", K_SIZE, C(max_body), 1024, 1L << 30, NULL,
 	  "16M" },
 	{ S_SERVER, "threads", K_INT, C(threads), 1, 256, NULL, "8" },
+	{ S_SERVER, "defer_retry", K_INT, C(defer_retry), 1, 3600, NULL,
+	  "60" },
 	{ S_SERVER, "defer_max", K_INT, C(defer_max), 60, 30 * 86400, NULL,
 	  "86400" },
 	{ S_SERVER, "cancel", K_ENUM, C(cancel), 0, 0, w_cancel, "mark" },

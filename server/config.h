@@ -57,6 +57,7 @@ struct config {
 	char *tls_cert, *tls_key;	/* both or neither */
 	size_t max_body;		/* bytes */
 	int threads;
+	int defer_retry;		/* seconds to the first retry */
 	int defer_max;			/* seconds */
 	enum conf_cancel cancel;
 	enum log_level log_level;

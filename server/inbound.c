@@ -18,7 +18,6 @@
 #include "server/metrics.h"
 
 #define INBOUND_MAX_SUBJECT	998	/* RFC 5322 line limit */
-#define DEFER_FIRST		60	/* seconds before the first retry */
 #define DEFER_MAX_STEP		(6 * 3600)
 
 void
@@ -128,7 +127,7 @@ static void
 defer_schedule(struct inbound *in, const struct config *cfg, int64_t first,
     int attempts, int64_t now, int64_t *next)
 {
-	int64_t step = DEFER_FIRST;
+	int64_t step = cfg->defer_retry;
 
 	if (now - first >= cfg->defer_max) {
 		in->v.decision = GATE_SKIP;
@@ -140,7 +139,7 @@ defer_schedule(struct inbound *in, const struct config *cfg, int64_t first,
 		*next = 0;
 		return;
 	}
-	/* 1 min, then doubling with every retry. */
+	/* [server] defer_retry, then doubling with every retry. */
 	for (int i = 0; i < attempts && step < DEFER_MAX_STEP; i++)
 		step *= 2;
 	if (step > DEFER_MAX_STEP)

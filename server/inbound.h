@@ -48,7 +48,8 @@ struct inbound_origin {
  * Decides and merges raw for user u and records the decision: a new
  * imip_log row, or an update of origin->log_id. The gate runs first,
  * outside any transaction (DNS must not hold the store's write lock); the
- * merge, the record and origin->bookkeep then commit together. A defer gets its next retry (1 min, doubling)
+ * merge, the record and origin->bookkeep then commit together. A defer
+ * gets its next retry ([server] defer_retry, default 1 min, doubling)
  * until [server] defer_max after the first try, then becomes a skip with
  * reason defer-expired. Logs the decision line. Returns the final
  * decision (enum gate_decision) and *log_id, or -1 on a store error

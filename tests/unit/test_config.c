@@ -55,7 +55,7 @@ test_good(void)
 
 	write_file("alice.imap", "s3cret\n", 0600);
 	e = load("[server]\nlisten = 127.0.0.1:0\ndata_dir = data\n"
-	    "max_body = 2M\n"
+	    "max_body = 2M\ndefer_retry = 5\n"
 	    "[dns]\nresolver = 127.0.0.1@5353\ntimeout_ms = 700\n"
 	    "[policy]\nrequire = dkim\n"
 	    "dkim_signers = aligned, google-workspace, Partner.Example\n"
@@ -75,6 +75,9 @@ test_good(void)
 	check(c->listen_port == 0 && !strcmp(c->listen_host, "127.0.0.1"),
 	    "listen parsed");
 	check(c->max_body == 2u << 20, "max_body 2M = %zu", c->max_body);
+	check(c->defer_retry == 5 && c->defer_max == 86400,
+	    "defer_retry 5, defer_max default: %d %d", c->defer_retry,
+	    c->defer_max);
 	check(strstr(c->data_dir, dir) == c->data_dir,
 	    "data_dir relative to the config file: %s", c->data_dir);
 	check(!strcmp(c->dns_addr, "127.0.0.1") && c->dns_port == 5353,
@@ -174,6 +177,7 @@ static const struct {
 	{ "[server]\nlisten = example.com:80\n", "is not an IP address" },
 	{ "[server]\nmax_body = lots\n", "max_body" },
 	{ "[server]\nthreads = 0\n", "threads: 0 is out of range" },
+	{ "[server]\ndefer_retry = 0\n", "defer_retry: 0 is out of range" },
 	{ "[dns]\nresolver = 1.2.3.4@0\n", "resolver" },
 	{ "[dns]\ntimeout_ms = 10\n", "timeout_ms: 10 is out of range" },
 	{ "[policy]\nrequire = dmark\n",
