@@ -15,6 +15,7 @@
 
 #include "server/ical.h"
 #include "server/log.h"
+#include "webdav/xml.h"
 
 #define CAL_CTYPE	"text/calendar; charset=utf-8"
 #define DAV_MAX_ICAL_LINE	(1u << 20)	/* one unfolded property */
@@ -30,6 +31,158 @@ set_etag(struct http_response *resp, int64_t etag)
 
 /* ---- GET, HEAD -------------------------------------------------------- */
 
+/*
+ * GET on a calendar collection: the whole calendar as one iCalendar
+ * object, for read-only subscriptions ("webcal") and backups. Each
+ * object's components are copied line by line as stored (CRLF endings);
+ * the objects' own VCALENDAR properties are dropped and each VTIMEZONE is
+ * kept once per TZID. The ETag is the collection's sync token.
+ */
+struct export {
+	struct xml_buf out;
+	char **tzids;			/* VTIMEZONEs already written */
+	size_t ntz;
+};
+
+static int
+export_tz_seen(struct export *x, const char *tzid, size_t n)
+{
+	char **t;
+
+	for (size_t i = 0; i < x->ntz; i++)
+		if (strlen(x->tzids[i]) == n && !memcmp(x->tzids[i], tzid, n))
+			return 1;
+	t = realloc(x->tzids, (x->ntz + 1) * sizeof *t);
+	if (t == NULL || (t[x->ntz] = strndup(tzid, n)) == NULL) {
+		if (t != NULL)
+			x->tzids = t;
+		x->out.oom = 1;
+		return 1;
+	}
+	x->tzids = t;
+	x->ntz++;
+	return 0;
+}
+
+/* One stored object: its components, unfolded lines never split. */
+static int
+export_one(void *arg, const struct store_object *o)
+{
+	struct export *x = arg;
+	const char *p = o->data, *end = o->data + o->len;
+	const char *tz = NULL;		/* start of a VTIMEZONE being held */
+	const char *tzid = NULL;
+	size_t tzid_len = 0;
+	int depth = 0, keep = 0;
+
+	while (p < end && !x->out.oom) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *e = nl ? nl : end, *next = nl ? nl + 1 : end;
+		size_t n = (size_t)(e - p);
+		int cont = *p == ' ' || *p == '\t';
+
+		if (n > 0 && e[-1] == '\r')
+			n--;
+		if (!cont) {
+			if (n > 6 && !strncasecmp(p, "BEGIN:", 6))
+				depth++;
+			keep = depth >= 2;
+			if (depth == 2 && n == 15 &&
+			    !strncasecmp(p, "BEGIN:VTIMEZONE", 15)) {
+				tz = p;
+				tzid = NULL;
+			}
+			if (tz != NULL && depth == 2 && n > 5 &&
+			    !strncasecmp(p, "TZID", 4) && (p[4] == ':' ||
+			    p[4] == ';')) {
+				tzid = memchr(p, ':', n);
+				tzid_len = tzid ? n - (size_t)(tzid - p) : 0;
+			}
+		}
+		if (keep && tz == NULL) {
+			xml_buf_add(&x->out, p, n);
+			xml_buf_add(&x->out, "\r\n", 2);
+		}
+		if (!cont && n > 4 && !strncasecmp(p, "END:", 4)) {
+			if (tz != NULL && depth == 2) {
+				/* the whole VTIMEZONE, unless written */
+				if (tzid == NULL || !export_tz_seen(x, tzid,
+				    tzid_len))
+					for (const char *q = tz; q < next;) {
+						const char *l = memchr(q, '\n',
+						    (size_t)(next - q));
+						size_t k = (size_t)((l ? l :
+						    next) - q);
+						if (k > 0 && q[k - 1] == '\r')
+							k--;
+						xml_buf_add(&x->out, q, k);
+						xml_buf_add(&x->out, "\r\n",
+						    2);
+						q = l ? l + 1 : next;
+					}
+				tz = NULL;
+			}
+			depth--;
+		}
+		p = next;
+	}
+	return x->out.oom ? -1 : 0;
+}
+
+static void
+export_calendar(struct http_request *req, struct http_response *resp,
+    struct dav_res *res)
+{
+	struct export x;
+	char etag[32], *body;
+	size_t len = 0;
+	int rc;
+
+	snprintf(etag, sizeof etag, "\"c%" PRId64 "\"", res->coll.synctoken);
+	rc = dav_conditions(req, 1, -1);
+	if (rc == 0) {
+		const char *inm = http_header(req, "If-None-Match");
+		if (inm && strstr(inm, etag) != NULL)
+			rc = 304;
+	}
+	if (rc) {
+		http_respond(resp, rc, NULL, NULL, 0);
+		http_add_header(resp, "ETag", etag);
+		return;
+	}
+	memset(&x, 0, sizeof x);
+	xml_buf_str(&x.out, "BEGIN:VCALENDAR\r\nVERSION:2.0\r\n"
+	    "PRODID:-//calgate//calgate//EN\r\n");
+	if (res->coll.displayname != NULL) {
+		/* a TEXT value (RFC 5545 3.3.11) */
+		xml_buf_str(&x.out, "X-WR-CALNAME:");
+		for (const char *d = res->coll.displayname; *d; d++)
+			if (*d == '\r' || *d == '\n')
+				xml_buf_str(&x.out, "\\n");
+			else {
+				if (*d == ',' || *d == ';' || *d == '\\')
+					xml_buf_add(&x.out, "\\", 1);
+				xml_buf_add(&x.out, d, 1);
+			}
+		xml_buf_str(&x.out, "\r\n");
+	}
+	rc = store_object_list(req->srv->store, res->coll.id, 1, INT64_MIN,
+	    INT64_MAX, export_one, &x);
+	xml_buf_str(&x.out, "END:VCALENDAR\r\n");
+	for (size_t i = 0; i < x.ntz; i++)
+		free(x.tzids[i]);
+	free(x.tzids);
+	if (rc != 0 || x.out.oom) {
+		xml_buf_free(&x.out);
+		http_respond_text(resp, 500, "cannot read the calendar");
+		return;
+	}
+	body = xml_buf_take(&x.out, &len);
+	http_respond(resp, 200, NULL, body, len);
+	resp->content_type = CAL_CTYPE;
+	http_add_header(resp, "ETag", etag);
+}
+
 void
 dav_get(struct http_request *req, struct http_response *resp,
     struct dav_res *res)
@@ -39,6 +192,11 @@ dav_get(struct http_request *req, struct http_response *resp,
 
 	if (!res->exists) {
 		http_respond_text(resp, 404, "not found");
+		return;
+	}
+	if (res->kind != DAV_OBJECT && res->kind == DAV_COLL &&
+	    res->coll.is_calendar) {
+		export_calendar(req, resp, res);
 		return;
 	}
 	if (res->kind != DAV_OBJECT) {
