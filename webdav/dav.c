@@ -6,6 +6,7 @@
  */
 #include "webdav/dav.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -303,6 +304,53 @@ void
 dav_home_href(const struct http_request *req, char *buf, size_t n)
 {
 	snprintf(buf, n, "/dav/calendars/%s/", req->user->name);
+}
+
+/* ---- the home's sync state ------------------------------------------ */
+
+struct home_walk {
+	int64_t upto;
+	struct dav_home_sync *s;
+};
+
+static int
+home_walk(void *arg, const struct store_collection *c)
+{
+	struct home_walk *w = arg;
+	uint64_t h = 1469598103934665603ull;	/* FNV-1a of "id/path" */
+	char id[24];
+
+	if (c->synctoken > w->s->seq)
+		w->s->seq = c->synctoken;
+	if (c->id > w->s->maxid)
+		w->s->maxid = c->id;
+	if (c->id > w->upto)
+		return 0;
+	snprintf(id, sizeof id, "%" PRId64 "/", c->id);
+	for (const char *p = id; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ull;
+	for (const char *p = c->path; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ull;
+	w->s->hash += h;		/* order does not matter */
+	return 0;
+}
+
+int
+dav_home_sync_state(struct http_request *req, int64_t upto_id,
+    struct dav_home_sync *out)
+{
+	struct home_walk w = { upto_id, out };
+
+	memset(out, 0, sizeof *out);
+	return store_collection_list(req->srv->store, req->user_id, NULL,
+	    home_walk, &w) ? -1 : 0;
+}
+
+void
+dav_home_sync_token(const struct dav_home_sync *s, struct xml_buf *out)
+{
+	xml_buf_printf(out, DAV_SYNC_PREFIX "home/%" PRId64 "/%" PRId64
+	    "/%016" PRIx64, s->seq, s->maxid, s->hash);
 }
 
 /* ---- shared helpers --------------------------------------------------- */

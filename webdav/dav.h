@@ -182,6 +182,30 @@ int dav_prop_brief(struct dav_propreq *, const char *name, int64_t etag,
 int dav_props_update(struct http_request *, const struct dav_res *,
     xmlNode *parent, int creating, struct xml_buf *out);
 
+/*
+ * Writes one DAV:response for collection c (borrowed), a child of the
+ * collection or home whose href is parent_href (ending in '/').
+ */
+int dav_prop_collection(struct http_request *, const char *parent_href,
+    const struct store_collection *c, struct dav_propreq *,
+    struct xml_buf *out);
+
+/*
+ * The home's sync state (RFC 6578 on the calendar home, which Apple
+ * Calendar syncs): the newest change of any of its collections, the
+ * highest collection id, and a hash of the (id, path) of those with an id
+ * up to upto_id (INT64_MAX: all), which tells whether one of them went
+ * away. Its token is DAV_SYNC_PREFIX "home/<seq>/<maxid>/<hash>".
+ * 0, or -1 on a store error.
+ */
+struct dav_home_sync {
+	int64_t seq, maxid;
+	uint64_t hash;
+};
+int dav_home_sync_state(struct http_request *, int64_t upto_id,
+    struct dav_home_sync *out);
+void dav_home_sync_token(const struct dav_home_sync *, struct xml_buf *out);
+
 /* Principal and home hrefs for the request's user (decoded paths). */
 void dav_principal_href(const struct http_request *, char *buf, size_t n);
 void dav_home_href(const struct http_request *, char *buf, size_t n);

@@ -258,7 +258,14 @@ static int
 p_sync_token(struct http_request *req, const struct dav_res *r,
     struct xml_buf *b)
 {
-	(void)req;
+	struct dav_home_sync s;
+
+	if (r->kind == DAV_HOME) {
+		if (dav_home_sync_state(req, INT64_MAX, &s))
+			return -1;
+		dav_home_sync_token(&s, b);
+		return 0;
+	}
 	xml_buf_printf(b, DAV_SYNC_PREFIX "%" PRId64 "/%" PRId64, r->coll.id,
 	    r->coll.synctoken);
 	return 0;
@@ -420,8 +427,10 @@ static const struct live lives[] = {
 	{ XML_NS_DAV, "owner", K_OWNED, 0, p_principal, NULL },
 	{ XML_NS_DAV, "current-user-privilege-set", K_ANY, 0, p_privileges,
 	  NULL },
-	{ XML_NS_DAV, "supported-report-set", K_COLLS, 0, p_reports, NULL },
-	{ XML_NS_DAV, "sync-token", K_COLLS, 0, p_sync_token, NULL },
+	{ XML_NS_DAV, "supported-report-set", K(DAV_HOME) | K_COLLS, 0,
+	  p_reports, NULL },
+	{ XML_NS_DAV, "sync-token", K(DAV_HOME) | K_COLLS, 0, p_sync_token,
+	  NULL },
 	{ XML_NS_CS, "getctag", K_COLLS, 0, p_ctag, NULL },
 	{ XML_NS_CALDAV, "calendar-home-set", K(DAV_PRINCIPAL), 0,
 	  p_home_set, NULL },
@@ -911,10 +920,11 @@ child_href(const char *parent_href, const char *name, int coll)
 	return s;
 }
 
-static int
-walk_coll(void *arg, const struct store_collection *c)
+int
+dav_prop_collection(struct http_request *req, const char *parent_href,
+    const struct store_collection *c, struct dav_propreq *pr,
+    struct xml_buf *out)
 {
-	struct walk *w = arg;
 	struct dav_res r;
 	const char *name = strrchr(c->path, '/');
 	int rc;
@@ -923,12 +933,20 @@ walk_coll(void *arg, const struct store_collection *c)
 	r.kind = DAV_COLL;
 	r.exists = r.parent_ok = r.has_coll = 1;
 	r.coll = *c;			/* borrowed: not cleared below */
-	r.href = child_href(w->parent->href, name ? name + 1 : c->path, 1);
+	r.href = child_href(parent_href, name ? name + 1 : c->path, 1);
 	if (r.href == NULL)
 		return -1;
-	rc = dav_prop_response(w->req, &r, w->pr, NULL, NULL, w->out);
+	rc = dav_prop_response(req, &r, pr, NULL, NULL, out);
 	free(r.href);
 	return rc;
+}
+
+static int
+walk_coll(void *arg, const struct store_collection *c)
+{
+	struct walk *w = arg;
+
+	return dav_prop_collection(w->req, w->parent->href, c, w->pr, w->out);
 }
 
 static int

@@ -206,6 +206,69 @@ sync_token_parse(const char *t, int64_t coll_id, int64_t *since)
 	return 0;
 }
 
+/*
+ * sync-collection on the calendar home (Apple Calendar asks for it): its
+ * members are the collections; one that changed (its sync token moved) or
+ * is new since the token is reported with the requested properties. A
+ * collection that went away cannot be named afterwards, so then the token
+ * is refused (403 valid-sync-token) and the client starts over, as RFC
+ * 6578 3.2 allows.
+ */
+struct home_sync {
+	struct report *rp;
+	int64_t since, maxid;		/* since < 0: initial */
+};
+
+static int
+home_sync_coll(void *arg, const struct store_collection *c)
+{
+	struct home_sync *h = arg;
+	struct report *rp = h->rp;
+
+	if (h->since >= 0 && c->synctoken <= h->since && c->id <= h->maxid)
+		return 0;
+	return dav_prop_collection(rp->req, rp->target->href, c, rp->pr,
+	    rp->out);
+}
+
+static int
+sync_home(struct report *rp, struct http_response *resp, const char *tok)
+{
+	struct dav_home_sync now, then;
+	struct home_sync h = { rp, -1, 0 };
+	long long seq, maxid;
+	unsigned long long hash;
+	char tail;
+
+	if (*tok != '\0') {
+		if (strncmp(tok, DAV_SYNC_PREFIX "home/",
+		    strlen(DAV_SYNC_PREFIX "home/")) != 0 ||
+		    sscanf(tok + strlen(DAV_SYNC_PREFIX "home/"),
+		    "%lld/%lld/%16llx%c", &seq, &maxid, &hash, &tail) != 3 ||
+		    seq < 0 || maxid < 0)
+			goto refuse;
+		if (dav_home_sync_state(rp->req, maxid, &then))
+			return -1;
+		if (then.hash != (uint64_t)hash)
+			goto refuse;	/* a collection went away */
+		h.since = seq;
+		h.maxid = maxid;
+	}
+	/* The token first: a change during the walk is reported again next
+	 * time rather than missed. */
+	if (dav_home_sync_state(rp->req, INT64_MAX, &now) ||
+	    store_collection_list(rp->req->srv->store, rp->req->user_id, NULL,
+	    home_sync_coll, &h))
+		return -1;
+	xml_buf_str(rp->out, "<D:sync-token>");
+	dav_home_sync_token(&now, rp->out);
+	xml_buf_str(rp->out, "</D:sync-token>");
+	return 0;
+refuse:
+	dav_error(resp, 403, XML_NS_DAV, "valid-sync-token", NULL);
+	return 1;
+}
+
 static int
 sync_collection(struct report *rp, struct http_response *resp,
     xmlNode *root)
@@ -221,6 +284,11 @@ sync_collection(struct report *rp, struct http_response *resp,
 	s += strspn(s, " \t\r\n");
 	for (char *e = s + strlen(s); e > s && strchr(" \t\r\n", e[-1]);)
 		*--e = '\0';
+	if (t->kind == DAV_HOME) {
+		rc = sync_home(rp, resp, s);
+		xmlFree(text);
+		return rc;
+	}
 	if (sync_token_parse(s, t->coll.id, &since)) {
 		xmlFree(text);
 		dav_error(resp, 403, XML_NS_DAV, "valid-sync-token", NULL);
@@ -407,7 +475,7 @@ run(struct report *rp, struct http_response *resp, xmlNode *root)
 	if (xml_is(root, XML_NS_CALDAV, "calendar-multiget"))
 		return multiget(rp, root);
 	if (xml_is(root, XML_NS_DAV, "sync-collection")) {
-		if (!is_coll) {
+		if (!is_coll && t->kind != DAV_HOME) {
 			dav_error(resp, 403, XML_NS_DAV, "supported-report",
 			    NULL);
 			return 1;
