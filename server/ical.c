@@ -313,6 +313,83 @@ object_span(icalcomponent *root, icalcomponent_kind kind, int64_t *start,
 	*end = s.hi == INT64_MAX ? INT64_MAX : s.hi + 86400;
 }
 
+/* The component name of a BEGIN:/END: line at s (value at s + skip),
+ * folded lines unfolded, into name; 0, or -1 when it is too long. */
+static int
+prescan_name(const char *s, const char *end, size_t skip, char *name,
+    size_t size)
+{
+	size_t n = 0;
+
+	s += skip;
+	for (;;) {
+		const char *nl = memchr(s, '\n', (size_t)(end - s));
+		const char *e = nl ? nl : end;
+
+		if (e > s && e[-1] == '\r')
+			e--;
+		if ((size_t)(e - s) >= size - n)
+			return -1;
+		memcpy(name + n, s, (size_t)(e - s));
+		n += (size_t)(e - s);
+		if (nl == NULL || nl + 1 >= end || (nl[1] != ' ' &&
+		    nl[1] != '\t'))
+			break;
+		s = nl + 2;		/* a continuation line */
+	}
+	name[n] = '\0';
+	return 0;
+}
+
+int
+ical_prescan(const char *s, size_t len, int max_depth, char *err,
+    size_t errlen)
+{
+	char stack[ICAL_MAX_DEPTH][64], name[64];
+	const char *p = s, *end = s + len;
+	int depth = 0;
+
+	if (max_depth > ICAL_MAX_DEPTH)
+		max_depth = ICAL_MAX_DEPTH;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		int begin = end - p >= 6 && !strncasecmp(p, "BEGIN:", 6);
+
+		if (begin || (end - p >= 4 && !strncasecmp(p, "END:", 4))) {
+			if (prescan_name(p, end, begin ? 6 : 4, name,
+			    sizeof name) != 0) {
+				snprintf(err, errlen, "component name too "
+				    "long");
+				return -1;
+			}
+			if (begin) {
+				if (depth == max_depth) {
+					snprintf(err, errlen, "components "
+					    "nested more than %d deep",
+					    max_depth);
+					return -1;
+				}
+				memcpy(stack[depth++], name, sizeof name);
+			} else if (depth == 0) {
+				snprintf(err, errlen, "END:%.40s without "
+				    "BEGIN", name);
+				return -1;
+			} else if (strcasecmp(stack[--depth], name) != 0) {
+				snprintf(err, errlen, "END:%.40s closes "
+				    "BEGIN:%.40s", name, stack[depth]);
+				return -1;
+			}
+		}
+		p = nl ? nl + 1 : end;
+	}
+	if (depth != 0) {
+		snprintf(err, errlen, "BEGIN:%.40s is never closed",
+		    stack[depth - 1]);
+		return -1;
+	}
+	return 0;
+}
+
 int
 ical_object_check(const char *data, size_t len, struct ical_object *out,
     char *err, size_t errlen)
@@ -320,7 +397,7 @@ ical_object_check(const char *data, size_t len, struct ical_object *out,
 	icalcomponent *root = NULL, *c;
 	icalcomponent_kind kind = ICAL_NO_COMPONENT;
 	int masters = 0, ret = -1;
-	char *text;
+	char *text, why[160];
 
 	memset(out, 0, sizeof *out);
 	out->start = INT64_MIN;
@@ -331,6 +408,8 @@ ical_object_check(const char *data, size_t len, struct ical_object *out,
 	if (memchr(data, '\0', len))
 		return fail(out, "valid-calendar-data", err, errlen,
 		    "NUL byte in calendar data");
+	if (ical_prescan(data, len, ICAL_MAX_DEPTH, why, sizeof why) != 0)
+		return fail(out, "valid-calendar-data", err, errlen, why);
 	text = strndup(data, len);
 	if (text == NULL)
 		return fail(out, "valid-calendar-data", err, errlen,

@@ -15,6 +15,7 @@
 #include "server/store.h"
 
 #define ICAL_MAX_OBJECT	(4u << 20)	/* one resource, bytes */
+#define ICAL_MAX_DEPTH	8		/* BEGIN: nesting, VCALENDAR = 1 */
 
 struct ical_object {
 	char *uid;			/* owned */
@@ -28,6 +29,16 @@ struct ical_object {
 					   (ical_digest_match), or NULL */
 	size_t instances_len;		/* bytes */
 };
+
+/*
+ * What libical does not check, on the raw text before it is parsed: every
+ * END: names the component its BEGIN: opened (RFC 5545 3.4, 3.6; folded
+ * lines unfolded), everything opened is closed, and components nest at
+ * most max_depth deep (libical frees them recursively). 0, or -1 with a
+ * one-line reason in err.
+ */
+int ical_prescan(const char *data, size_t len, int max_depth, char *err,
+    size_t errlen);
 
 /*
  * Checks that data is one valid calendar object resource: a VCALENDAR

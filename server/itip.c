@@ -586,7 +586,7 @@ fail:
 static int
 parse(struct itip *it, const char *ical, size_t len)
 {
-	char *text;
+	char *text, why[160];
 	const char *e;
 
 	if (len > ICAL_MAX_OBJECT)
@@ -598,6 +598,8 @@ parse(struct itip *it, const char *ical, size_t len)
 		    "NUL byte in the calendar data"), -1;
 	if (prescan(it, ical, len))
 		return -1;
+	if (ical_prescan(ical, len, ITIP_MAX_DEPTH, why, sizeof why) != 0)
+		return result(it, ITIP_REFUSED, "ical-invalid", "%s", why), -1;
 	text = strndup(ical, len);
 	if (text == NULL)
 		return result(it, ITIP_REFUSED, "ical-invalid",

@@ -412,7 +412,12 @@ fb_one(void *arg, const struct store_object *o)
 {
 	struct fb_walk *w = arg;
 
-	return o->data ? (freebusy_add(w->fb, o->data, o->len) < 0) : 0;
+	/* An object libical cannot read (stored before a check it now
+	 * fails existed) is busy time nobody can see: left out, not a 500. */
+	if (o->data && freebusy_add(w->fb, o->data, o->len) < 0)
+		log_warn("dav free-busy skipped object=%" PRId64 " reason=\"not "
+		    "readable iCalendar\"", o->id);
+	return 0;
 }
 
 static int

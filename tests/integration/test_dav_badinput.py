@@ -68,6 +68,13 @@ def bad_input(t, cg):
                                       "METHOD:REQUEST"), {}),
         ("MKCALENDAR with garbage", "MKCALENDAR", "/dav/calendars/alice/x/",
          "<<>>", {}),
+        ("ICS whose END names another component", "PUT", CAL + "e.ics",
+         (EVENT % ("e", "E")).replace("END:VEVENT", "BEGIN:VALARM\r\n"
+                                      "END:VEVENT\r\nEND:VALARM"), {}),
+        ("ICS nested 100,000 deep", "PUT", CAL + "deep.ics",
+         (EVENT % ("d", "D")).replace("END:VEVENT", "BEGIN:X-A\r\n" *
+                                      100000 + "END:X-A\r\n" * 100000 +
+                                      "END:VEVENT"), {}),
     ]
     for what, method, path, body, hdrs in cases:
         if "%s" in body:

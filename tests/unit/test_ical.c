@@ -87,6 +87,25 @@ static const struct {
 	    "DTSTART;TZID=X:20260110T100000\nDURATION:PT1H\nEND:VEVENT\n"),
 	    NULL, "VEVENT", T0110_10 - DAY, T0110_11 + DAY },
 	{ "not iCalendar", "hello", "valid-calendar-data", NULL, 0, 0 },
+	/* libical takes these; RFC 5545 does not */
+	{ "END names another component", EV("DTSTART:20260110T100000Z\n"
+	    "BEGIN:VALARM\nACTION:DISPLAY\nTRIGGER:-PT5M\nEND:VEVENT\n"
+	    "END:VALARM\n"), "valid-calendar-data", NULL, 0, 0 },
+	{ "END without BEGIN", EV("DTSTART:20260110T100000Z\nEND:VALARM\n"),
+	  "valid-calendar-data", NULL, 0, 0 },
+	{ "BEGIN never closed", "BEGIN:VCALENDAR\nVERSION:2.0\nPRODID:x\n"
+	    "BEGIN:VEVENT\nUID:u\nDTSTAMP:20260101T000000Z\nDTSTART:"
+	    "20260110T100000Z\nEND:VEVENT\n", "valid-calendar-data", NULL, 0,
+	    0 },
+	{ "nested 9 deep", EV("DTSTART:20260110T100000Z\nBEGIN:X-A\n"
+	    "BEGIN:X-A\nBEGIN:X-A\nBEGIN:X-A\nBEGIN:X-A\nBEGIN:X-A\nBEGIN:X-A"
+	    "\nEND:X-A\nEND:X-A\nEND:X-A\nEND:X-A\nEND:X-A\nEND:X-A\n"
+	    "END:X-A\n"), "valid-calendar-data", NULL, 0, 0 },
+	{ "folded and lower-case BEGIN/END", "BEGIN:VCALENDAR\r\nVERSION:2.0"
+	    "\r\nPRODID:x\r\nBEGIN:VEV\r\n ENT\r\nUID:u\r\nDTSTAMP:"
+	    "20260101T000000Z\r\nDTSTART:20260110T100000Z\r\nend:vevent\r\n"
+	    "END:VCALENDAR\r\n", NULL, "VEVENT", T0110_10 - DAY,
+	    T0110_10 + DAY },
 	{ "truncated", "BEGIN:VCALENDAR\nVERSION:2.0\nBEGIN:VEVENT\nUID:x\n",
 	    "valid-calendar-data", NULL, 0, 0 },
 	{ "METHOD", "BEGIN:VCALENDAR\nVERSION:2.0\nPRODID:x\nMETHOD:REQUEST\n"
@@ -114,15 +133,6 @@ static const struct {
 	    "valid-calendar-object-resource", NULL, 0, 0 },
 };
 
-static double
-now(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec + t.tv_nsec / 1e9;
-}
-
 int
 main(void)
 {
@@ -131,7 +141,6 @@ main(void)
 	char err[256];
 
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		double t0 = now();
 		int r = ical_object_check(cases[i].ics, strlen(cases[i].ics),
 		    &o, err, sizeof err);
 
@@ -153,7 +162,6 @@ main(void)
 			check(r == 0 || err[0] != '\0', "%s: no reason",
 			    cases[i].what);
 		}
-		check(now() - t0 < 0.5, "%s: slow", cases[i].what);
 		ical_object_clear(&o);
 	}
 
