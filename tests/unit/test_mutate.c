@@ -27,14 +27,8 @@
 #include "policy/mime.h"
 #include "policy/msg.h"
 #include "tests/unit/check.h"
+#include "tests/unit/rfc8463.h"
 
-#define RFC8463_ED "v=DKIM1; k=ed25519; " \
-	"p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="
-#define RFC8463_RSA "v=DKIM1; k=rsa; p=MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQ" \
-	"DkHlOQoBTzWRiGs5V6NpP3idY6Wk08a5qhdR6wy5bdOKb2jLQiY/J16JYi0Qvx/byYzCN" \
-	"b3W91y3FutACDfzwQ/BC/e/8uBsCR+yz1Lxj+PL6lHvqMKrM3rG4hstT5QjvHO9PzoxZy" \
-	"VYLzBfO2EeC3Ip3G+2kryOTIKT+l/K4w3QIDAQAB"
-#define T_2018	1600000000
 
 /* An invitation the way Google Calendar sends one: the calendar twice,
  * once inline (base64) and once as invite.ics (quoted-printable). */
