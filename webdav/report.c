@@ -30,6 +30,10 @@ struct report {
 	int bad;			/* calendar-data request refused */
 	char err[200];
 	int64_t maxseq;
+	long limit;			/* sync-collection DAV:limit, 0: none */
+	long count;			/* members reported under it */
+	int64_t lastseq;		/* the last one's change */
+	int truncated;
 	struct xml_buf href;		/* scratch for object hrefs */
 };
 
@@ -162,6 +166,12 @@ sync_change(void *arg, const char *name, int deleted, int64_t seq)
 	char *href = NULL;
 	int rc;
 
+	if (rp->limit > 0 && rp->count == rp->limit) {
+		rp->truncated = 1;	/* RFC 6578 3.6: the rest next time */
+		return 1;
+	}
+	rp->count++;
+	rp->lastseq = seq;
 	if (seq > rp->maxseq)
 		rp->maxseq = seq;
 	if (!deleted) {
@@ -203,6 +213,34 @@ sync_token_parse(const char *t, int64_t coll_id, int64_t *since)
 	    id != coll_id || seq < 0)
 		return -1;
 	*since = seq;
+	return 0;
+}
+
+/* DAV:limit/DAV:nresults (RFC 5323 5.17, RFC 6578 3.7): 0 with *n
+ * (0 when absent), or -1 when it is not a positive number. */
+static int
+sync_limit(xmlNode *root, long *n)
+{
+	xmlNode *l = xml_child(root, XML_NS_DAV, "limit");
+	xmlNode *nr = l ? xml_child(l, XML_NS_DAV, "nresults") : NULL;
+	xmlChar *v;
+	char *end;
+	long x;
+
+	*n = 0;
+	if (l == NULL)
+		return 0;
+	if (nr == NULL || (v = xmlNodeGetContent(nr)) == NULL)
+		return -1;
+	x = strtol((const char *)v, &end, 10);
+	while (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n')
+		end++;
+	if (end == (char *)v || *end != '\0' || x <= 0) {
+		xmlFree(v);
+		return -1;
+	}
+	xmlFree(v);
+	*n = x > 100000 ? 100000 : x;
 	return 0;
 }
 
@@ -295,8 +333,17 @@ sync_collection(struct report *rp, struct http_response *resp,
 		return 1;
 	}
 	xmlFree(text);
+	if (sync_limit(root, &rp->limit) != 0) {
+		http_respond_text(resp, 400, "DAV:limit needs a positive "
+		    "DAV:nresults");
+		return 1;
+	}
 	rp->maxseq = token = t->coll.synctoken;
-	if (since == 0) {
+	if (rp->limit > 0)
+		/* in change order, so the token can say where it stopped */
+		rc = store_changes_since(st, t->coll.id, since, sync_change,
+		    rp);
+	else if (since == 0) {
 		rc = dav_prop_brief_begin(rp->req, t, rp->pr);
 		if (rc == 1)
 			rc = store_object_brief(st, t->coll.id, sync_brief,
@@ -308,14 +355,23 @@ sync_collection(struct report *rp, struct http_response *resp,
 	else
 		rc = store_changes_since(st, t->coll.id, since, sync_change,
 		    rp);
-	if (rc == STORE_NOTFOUND) {
+	/* the walk's own stop (1) is also STORE_NOTFOUND's value */
+	if (rc == STORE_NOTFOUND && !rp->truncated) {
 		dav_error(resp, 403, XML_NS_DAV, "valid-sync-token", NULL);
 		return 1;
 	}
+	if (rc == 1 && rp->truncated) {
+		xml_buf_str(rp->out, "<D:response><D:href>");
+		xml_buf_href(rp->out, t->href);
+		xml_buf_printf(rp->out, "</D:href><D:status>%s</D:status>"
+		    "<D:error><D:number-of-matches-within-limits/></D:error>"
+		    "</D:response>", dav_status_line(507));
+		rc = 0;
+		token = rp->lastseq;
+	} else if (rp->maxseq > token)
+		token = rp->maxseq;
 	if (rc)
 		return -1;
-	if (rp->maxseq > token)
-		token = rp->maxseq;
 	xml_buf_printf(rp->out, "<D:sync-token>" DAV_SYNC_PREFIX "%" PRId64
 	    "/%" PRId64 "</D:sync-token>", t->coll.id, token);
 	return 0;

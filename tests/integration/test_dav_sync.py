@@ -1,5 +1,8 @@
 #!/usr/bin/python3
-"""sync-collection on the calendar home, the way Apple Calendar uses it
+"""sync-collection (RFC 6578) beyond the basics test_dav_protocol.py
+covers.
+
+On the calendar home, the way Apple Calendar uses it
 (../shared/CLIENTS.md: "sync-collection on home and calendars"): the home
 lists sync-collection in supported-report-set and has a DAV:sync-token;
 the initial report lists every calendar with the requested properties; an
@@ -7,7 +10,13 @@ incremental one lists exactly the calendars that changed or are new (a
 PUT moves a calendar's getctag, a PROPPATCH its properties), nothing when
 nothing changed; after a calendar is deleted the old token gets 403
 DAV:valid-sync-token and a fresh initial sync works; tokens of the home
-and of a calendar are not interchangeable; bob's home is not alice's."""
+and of a calendar are not interchangeable; bob's home is not alice's.
+
+DAV:limit on a calendar (RFC 6578 3.6, 3.7): at most nresults members,
+then a 507 response for the calendar with number-of-matches-within-limits
+and a token to go on from; paging through from the empty token gives every
+object exactly once, and paging from an old token every change (a removed
+object as 404); a bad nresults is a 400."""
 import os
 import re
 import sys
@@ -41,6 +50,68 @@ def sync(cg, path, token, user="alice"):
         ctag = re.search(r"<CS:getctag>([^<]*)</CS:getctag>", resp)
         seen[href] = ctag.group(1) if ctag else "no-ctag"
     return r.status, m.group(1) if m else None, seen, text
+
+
+def sync_limit(cg, token, n, path=HOME + "default/"):
+    """(status, token, [(href, status)], truncated) with DAV:limit n."""
+    body = ('<?xml version="1.0"?><D:sync-collection xmlns:D="DAV:">'
+            '<D:sync-token>%s</D:sync-token><D:sync-level>1</D:sync-level>'
+            '<D:limit><D:nresults>%s</D:nresults></D:limit><D:prop>'
+            '<D:getetag/></D:prop></D:sync-collection>' % (token, n))
+    r = cg.request("REPORT", path, body=body,
+                   headers={"Content-Type": "application/xml",
+                            "Depth": "0"})
+    text = r.body.decode(errors="replace")
+    m = re.search(r"<D:sync-token>([^<]*)</D:sync-token>", text)
+    items, truncated = [], False
+    for resp in re.findall(r"<D:response>(.*?)</D:response>", text, re.S):
+        href = re.search(r"<D:href>([^<]*)</D:href>", resp).group(1)
+        if href == path:
+            truncated = ("507" in resp and
+                         "number-of-matches-within-limits" in resp)
+            continue
+        st = re.search(r"HTTP/1.1 (\d+)", resp)
+        items.append((href, int(st.group(1)) if st else 0))
+    return r.status, m.group(1) if m else None, items, truncated
+
+
+def limits(t, cg):
+    cal = HOME + "default/"
+    for i in range(7):
+        cg.request("PUT", cal + "l%d.ics" % i, body=EVENT % ("l%d" % i),
+                   headers={"Content-Type": "text/calendar"})
+    seen, tok, pages = [], "", 0
+    while pages < 10:
+        st, tok, items, trunc = sync_limit(cg, tok, 3)
+        pages += 1
+        seen += [h for h, s in items if s == 200]
+        if not trunc:
+            break
+    names = sorted(h.rsplit("/", 1)[1] for h in seen)
+    t.check(pages == 3 and st == 207 and
+            names == ["l%d.ics" % i for i in range(7)],
+            "limit 3: 3 pages, every object once (%d pages, %r)" %
+            (pages, names))
+    st, tok2, items, trunc = sync_limit(cg, tok, 3)
+    t.check(st == 207 and items == [] and not trunc and tok2 == tok,
+            "from the last page's token: nothing new")
+    cg.request("DELETE", cal + "l1.ics")
+    cg.request("PUT", cal + "l2.ics", body=EVENT % "l2",
+               headers={"Content-Type": "text/calendar", "X-A": "b"})
+    cg.request("PUT", cal + "l2.ics", body=(EVENT % "l2").replace(
+        "SUMMARY:x", "SUMMARY:y"), headers={"Content-Type": "text/calendar"})
+    cg.request("PUT", cal + "l9.ics", body=EVENT % "l9",
+               headers={"Content-Type": "text/calendar"})
+    st, tok3, items, trunc = sync_limit(cg, tok, 1)
+    st2, tok4, items2, trunc2 = sync_limit(cg, tok3, 5)
+    got = sorted((h.rsplit("/", 1)[1], s) for h, s in items + items2)
+    t.check(trunc and not trunc2 and got == [("l1.ics", 404),
+                                             ("l2.ics", 200),
+                                             ("l9.ics", 200)],
+            "changes paged 1 then the rest: removal 404, change, new "
+            "(%r)" % got)
+    codes = [sync_limit(cg, "", n)[0] for n in ("0", "-2", "x", "")]
+    t.check(codes == [400] * 4, "bad nresults: 400 (%r)" % codes)
 
 
 def main():
@@ -108,6 +179,7 @@ def main():
         t.check(st == 207 and all(h.startswith("/dav/calendars/bob/")
                                   for h in seen),
                 "bob's home sync lists only bob's calendars (%r)" % seen)
+        limits(t, cg)
         t.check(cg.alive(), "server still running")
     t.finish()
 
