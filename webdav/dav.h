@@ -134,6 +134,13 @@ struct dav_propreq;
  */
 struct dav_propreq *dav_propreq_parse(xmlNode *el);
 void dav_propreq_free(struct dav_propreq *);
+/*
+ * Prefer: return=minimal (RFC 8144 3.2; "Brief: t" from before it): the
+ * 404 propstats are left out. Applies the request's preference to pr and
+ * says so in resp (Preference-Applied); call before the first response.
+ */
+void dav_propreq_prefer(struct dav_propreq *, const struct http_request *,
+    struct http_response *);
 
 /*
  * A hook for properties only a report knows how to write (calendar-data):

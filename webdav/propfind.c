@@ -39,6 +39,7 @@ struct dav_propreq {
 	int dead_known;
 	struct dead_prop *dead;
 	size_t ndead, capdead;
+	int minimal;			/* Prefer: return=minimal */
 	unsigned char *brief;	   /* per item: BRIEF_* */
 	struct xml_buf bhead, btail;    /* around the href; after props */
 };
@@ -737,14 +738,15 @@ dav_prop_response(struct http_request *req, const struct dav_res *r,
 			    r, pr, &pr->items[i], hook, arg, out))
 				return -1;
 	}
-	if (out->len == mark && pr->miss.len > 0) {
+	if (out->len == mark && pr->miss.len > 0 && !pr->minimal) {
 		/* Nothing found: only the 404 propstat. */
 		out->len = mark - strlen("<D:propstat><D:prop>");
 		out->p[out->len] = '\0';
 	} else
+		/* with return=minimal and nothing found, an empty prop */
 		xml_buf_str(out, "</D:prop><D:status>HTTP/1.1 200 OK"
 		    "</D:status></D:propstat>");
-	if (pr->miss.len > 0) {
+	if (pr->miss.len > 0 && !pr->minimal) {
 		xml_buf_str(out, "<D:propstat><D:prop>");
 		xml_buf_add(out, pr->miss.p, pr->miss.len);
 		xml_buf_str(out, "</D:prop><D:status>HTTP/1.1 404 Not Found"
@@ -776,6 +778,37 @@ dav_prop_object(struct http_request *req, const struct dav_res *coll,
 		return -1;
 	r.href = href->p;
 	return dav_prop_response(req, &r, pr, hook, arg, out);
+}
+
+void
+dav_propreq_prefer(struct dav_propreq *pr, const struct http_request *req,
+    struct http_response *resp)
+{
+	const char *p = http_header(req, "Prefer");
+	const char *b = http_header(req, "Brief");
+
+	pr->minimal = 0;
+	/* a token list: "return=minimal", maybe among others */
+	for (const char *s = p; s != NULL && *s; ) {
+		s += strspn(s, " \t,");
+		if (!strncasecmp(s, "return", 6)) {
+			const char *v = s + 6;
+			v += strspn(v, " \t");
+			if (*v == '=') {
+				v++;
+				v += strspn(v, " \t\"");
+				if (!strncasecmp(v, "minimal", 7) &&
+				    strchr("\" \t,;", v[7]) != NULL)
+					pr->minimal = 1;
+			}
+		}
+		s = strchr(s, ',');
+	}
+	if (b != NULL && (b[0] == 't' || b[0] == 'T') && b[1] == '\0')
+		pr->minimal = 1;
+	if (pr->minimal && p != NULL)
+		http_add_header(resp, "Preference-Applied", "return=minimal");
+	http_add_header(resp, "Vary", "Brief, Prefer");
 }
 
 /* ---- brief listings --------------------------------------------------- */
@@ -832,7 +865,7 @@ dav_prop_brief_begin(struct http_request *req, const struct dav_res *coll,
 	pr->btail.len = 0;
 	xml_buf_str(&pr->btail, "</D:prop><D:status>HTTP/1.1 200 OK"
 	    "</D:status></D:propstat>");
-	if (miss.len > 0) {
+	if (miss.len > 0 && !pr->minimal) {
 		xml_buf_str(&pr->btail, "<D:propstat><D:prop>");
 		xml_buf_add(&pr->btail, miss.p, miss.len);
 		xml_buf_str(&pr->btail, "</D:prop><D:status>HTTP/1.1 404 "
@@ -1062,6 +1095,7 @@ dav_propfind(struct http_request *req, struct http_response *resp,
 		http_respond_text(resp, 400, "bad DAV:propfind");
 		goto out;
 	}
+	dav_propreq_prefer(pr, req, resp);
 	dav_multistatus_begin(&out);
 	memset(&w, 0, sizeof w);
 	w.req = req;

@@ -588,6 +588,7 @@ dav_report(struct http_request *req, struct http_response *resp,
 		http_respond_text(resp, 400, "bad DAV:prop");
 		goto out;
 	}
+	dav_propreq_prefer(rp.pr, req, resp);
 	dav_multistatus_begin(&out);
 	rc = run(&rp, resp, root);
 	if (rc == 0) {
