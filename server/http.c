@@ -14,6 +14,7 @@
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
 #include <microhttpd.h>
+#include <netdb.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -222,6 +223,65 @@ http_auth_check(const struct config *cfg, const char *name, const char *pass)
 	return u;
 }
 
+/* ---- password guessing ------------------------------------------------- */
+
+#define AUTH_FAIL_SLOTS	1024
+
+struct auth_fail {
+	unsigned char key[32];		/* MAC of (address, name) */
+	unsigned n;
+	time_t since;			/* first failure of the window */
+};
+
+static struct auth_fail auth_fails[AUTH_FAIL_SLOTS];
+
+static struct auth_fail *
+auth_fail_slot(const char *addr, const char *name, unsigned char key[32])
+{
+	pthread_once(&auth_once, auth_init);
+	auth_mac(addr ? addr : "", name ? name : "", "throttle", key);
+	return &auth_fails[(key[0] | key[1] << 8) % AUTH_FAIL_SLOTS];
+}
+
+int
+http_auth_throttled(const char *addr, const char *name, time_t now)
+{
+	unsigned char key[32];
+	struct auth_fail *f = auth_fail_slot(addr, name, key);
+	int left = 0;
+
+	pthread_mutex_lock(&auth_mu);
+	if (ct_equal(f->key, key, sizeof key) && f->n >= HTTP_AUTH_FAILS &&
+	    now - f->since < HTTP_AUTH_WINDOW)
+		left = (int)(f->since + HTTP_AUTH_WINDOW - now);
+	pthread_mutex_unlock(&auth_mu);
+	return left;
+}
+
+void
+http_auth_note(const char *addr, const char *name, int ok, time_t now)
+{
+	unsigned char key[32];
+	struct auth_fail *f = auth_fail_slot(addr, name, key);
+
+	pthread_mutex_lock(&auth_mu);
+	if (!ct_equal(f->key, key, sizeof key) ||
+	    now - f->since >= HTTP_AUTH_WINDOW) {
+		if (ok && !ct_equal(f->key, key, sizeof key)) {
+			pthread_mutex_unlock(&auth_mu);
+			return;		/* nothing to clear */
+		}
+		memcpy(f->key, key, sizeof key);
+		f->n = 0;
+		f->since = now;
+	}
+	if (ok)
+		memset(f, 0, sizeof *f);
+	else
+		f->n++;
+	pthread_mutex_unlock(&auth_mu);
+}
+
 /* ---- requests and responses ------------------------------------------- */
 
 const char *
@@ -383,20 +443,49 @@ on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 	return ctx;
 }
 
+/* The client's address, numeric ("" when unknown). */
+static void
+client_addr(struct MHD_Connection *conn, char *buf, size_t n)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn,
+	    MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+
+	buf[0] = '\0';
+	if (sa == NULL || getnameinfo(sa, sa->sa_family == AF_INET6 ?
+	    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in), buf,
+	    (socklen_t)n, NULL, 0, NI_NUMERICHOST) != 0)
+		buf[0] = '\0';
+}
+
+/* 1: authenticated; 0: not (401); -n: throttled for n more seconds. */
 static int
 authenticate(struct MHD_Connection *conn, struct req_ctx *ctx)
 {
-	char *pass = NULL;
+	char *pass = NULL, addr[64], qname[2 * AUTH_MAX_NAME + 8];
 	char *name = MHD_basic_auth_get_username_password(conn, &pass);
+	time_t now = time(NULL);
+	int left = 0;
 
-	ctx->user = http_auth_check(ctx->cfg, name, pass);
+	client_addr(conn, addr, sizeof addr);
+	if (name != NULL && pass != NULL &&
+	    (left = http_auth_throttled(addr, name, now)) > 0) {
+		ctx->user = NULL;
+		log_warn("http auth throttled user=%s addr=%s seconds=%d",
+		    log_q(qname, sizeof qname, name), addr, left);
+	} else {
+		ctx->user = http_auth_check(ctx->cfg, name, pass);
+		/* a request without credentials is not a guess */
+		if (name != NULL && pass != NULL)
+			http_auth_note(addr, name, ctx->user != NULL, now);
+	}
 	if (pass) {
 		explicit_bzero(pass, strlen(pass));
 		MHD_free(pass);
 	}
 	if (name)
 		MHD_free(name);
-	return ctx->user != NULL;
+	return left > 0 ? -left : ctx->user != NULL;
 }
 
 static enum MHD_Result
@@ -409,6 +498,8 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 	struct http_request req;
 	struct http_response resp;
 	const char *cl;
+	char retry[16];
+	int rc;
 
 	(void)version;
 	if (ctx == NULL || !ctx->started) {
@@ -423,10 +514,19 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		snprintf(ctx->method, sizeof ctx->method, "%s", method);
 		ctx->path = strdup(url);
 		ctx->cfg = server_config_get(d->srv);
-		if (!authenticate(conn, ctx))
+		switch (rc = authenticate(conn, ctx)) {
+		case 1:
+			break;
+		case 0:
 			return send_simple(conn, ctx, 401,
 			    "authentication required", "WWW-Authenticate",
 			    "Basic realm=\"calgate\", charset=\"UTF-8\"");
+		default:
+			snprintf(retry, sizeof retry, "%d", -rc);
+			return send_simple(conn, ctx, 429, "too many wrong "
+			    "passwords; try again later", "Retry-After",
+			    retry);
+		}
 		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 		    "Content-Length");
 		if (cl && strtoull(cl, NULL, 10) > ctx->cfg->max_body)

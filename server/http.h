@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "server/config.h"
 #include "server/store.h"
@@ -109,5 +110,18 @@ int http_port(const struct http_daemon *);
  */
 const struct user_conf *http_auth_check(const struct config *,
     const char *name, const char *password);
+
+/*
+ * Password guessing: after HTTP_AUTH_FAILS wrong passwords for one user
+ * from one client address within HTTP_AUTH_WINDOW seconds, that pair is
+ * refused (429, no password check) until the window that began with the
+ * first failure ends. http_auth_throttled returns the seconds left (0: go
+ * ahead); http_auth_note records an outcome (a success clears the pair).
+ * Only the pair is kept, as a keyed MAC: no names or addresses stored.
+ */
+#define HTTP_AUTH_FAILS		10
+#define HTTP_AUTH_WINDOW	300
+int http_auth_throttled(const char *addr, const char *name, time_t now);
+void http_auth_note(const char *addr, const char *name, int ok, time_t now);
 
 #endif

@@ -87,6 +87,24 @@ check "401 (not 413) for an unauthenticated big body ($code)" eval '[ "$code" = 
 code=$(curl -s -o /dev/null -w '%{http_code}' -u 'alice:right pw' "$U/")
 check "still serving after the refusals ($code)" eval '[ "$code" = 200 ]'
 
+# Password guessing: ten wrong passwords for one name from one address,
+# then that pair gets 429 with Retry-After, without a password check;
+# requests without credentials are not guesses; alice is not affected.
+for _ in $(seq 1 12); do curl -s -o /dev/null "$U/"; done
+codes=
+for _ in $(seq 1 10); do
+	codes="$codes$(curl -s -o /dev/null -w '%{http_code}' -u 'mallory:guess' "$U/") "
+done
+check "ten wrong guesses: 401 each ($codes)" eval \
+	'[ "$codes" = "401 401 401 401 401 401 401 401 401 401 " ]'
+hdr=$(curl -s -D - -o /dev/null -u 'mallory:guess' "$U/" | tr -d '\r')
+check "the eleventh: 429 with Retry-After" eval \
+	'echo "$hdr" | grep -q "^HTTP/1.1 429" && echo "$hdr" | grep -qi "^Retry-After: [0-9]"'
+code=$(curl -s -o /dev/null -w '%{http_code}' -u 'alice:right pw' "$U/")
+check "another user from the same address still gets in ($code)" eval '[ "$code" = 200 ]'
+check "the throttle is logged, without the password" eval \
+	'grep -q "warn http auth throttled user=mallory addr=127.0.0.1" "$T/log" && ! grep -q "guess" "$T/log"'
+
 check "access log line with method, path, status, bytes, ms, user" eval \
 	'grep -q "info http request method=GET path=/ status=200 bytes=[0-9]* ms=[0-9]* user=alice" "$T/log"'
 check "unauthenticated requests logged as user=-" eval \

@@ -53,6 +53,44 @@ hash_of(const char *pw)
 	return line;
 }
 
+/* Password guessing: the (address, user) pair, its window, a success. */
+static void
+test_throttle(void)
+{
+	const time_t t = 1800000000;
+	int n;
+
+	for (n = 1; n < HTTP_AUTH_FAILS; n++)
+		http_auth_note("192.0.2.1", "alice", 0, t + n);
+	check(http_auth_throttled("192.0.2.1", "alice", t + n) == 0,
+	    "%d wrong passwords: not throttled", HTTP_AUTH_FAILS - 1);
+	http_auth_note("192.0.2.1", "alice", 0, t + n);
+	check(http_auth_throttled("192.0.2.1", "alice", t + 20) ==
+	    HTTP_AUTH_WINDOW - 19, "%d: throttled until the window ends (%d)",
+	    HTTP_AUTH_FAILS, http_auth_throttled("192.0.2.1", "alice",
+	    t + 20));
+	check(http_auth_throttled("192.0.2.1", "bob", t + 20) == 0,
+	    "another user from that address: not throttled");
+	check(http_auth_throttled("192.0.2.2", "alice", t + 20) == 0,
+	    "that user from another address: not throttled");
+	check(http_auth_throttled("192.0.2.1", "alice", t + 1 +
+	    HTTP_AUTH_WINDOW) == 0, "after the window: not throttled");
+	http_auth_note("192.0.2.1", "alice", 0, t + 1 + HTTP_AUTH_WINDOW);
+	check(http_auth_throttled("192.0.2.1", "alice", t + 2 +
+	    HTTP_AUTH_WINDOW) == 0, "a new window starts over");
+
+	for (n = 0; n < HTTP_AUTH_FAILS - 1; n++)
+		http_auth_note("198.51.100.7", "carol", 0, t);
+	http_auth_note("198.51.100.7", "carol", 1, t);
+	for (n = 0; n < HTTP_AUTH_FAILS - 1; n++)
+		http_auth_note("198.51.100.7", "carol", 0, t);
+	check(http_auth_throttled("198.51.100.7", "carol", t) == 0,
+	    "a success clears the count");
+	http_auth_note("198.51.100.7", "carol", 0, t);
+	check(http_auth_throttled("198.51.100.7", "carol", t) > 0,
+	    "then %d more wrong ones throttle", HTTP_AUTH_FAILS);
+}
+
 int
 main(void)
 {
@@ -92,6 +130,7 @@ main(void)
 		check(http_auth_check(c2, "alice", "battery staple") != NULL,
 		    "new password");
 	}
+	test_throttle();
 	config_free(c1);
 	config_free(c2);
 	free(h1);
