@@ -15,6 +15,7 @@
 #include <libical/ical.h>
 
 #include "policy/ics.h"
+#include "server/ical.h"
 
 void
 ics_init(void)
@@ -178,6 +179,10 @@ ics_parse(const char *text, struct ics_info *s, char *err, size_t errlen)
 	int n = 0, ret = -1;
 
 	memset(s, 0, sizeof *s);
+	/* what libical lets through (and an END before its BEGIN, which it
+	 * reports on stderr), as the merge engine checks it */
+	if (ical_prescan(text, strlen(text), ICAL_MAX_DEPTH, err, errlen))
+		return -1;
 	root = icalparser_parse_string(text);
 	if (root == NULL) {
 		snprintf(err, errlen, "not an iCalendar object");

@@ -158,6 +158,29 @@ test_hostile(void)
 	D("1000 deep", m, GATE_REQUIRE_NONE, GATE_SKIP, "mime-invalid");
 	free(m);
 
+	/* calendars libical would take: an END that closes the wrong
+	 * component, one before any BEGIN, components 12 deep */
+	D("END closes the wrong component", "From: Bob <bob@x.org>\r\n"
+	    "Content-Type: text/calendar; method=REQUEST\r\n\r\n"
+	    "BEGIN:VCALENDAR\r\nMETHOD:REQUEST\r\nBEGIN:VEVENT\r\n"
+	    "UID:u1@x.org\r\nORGANIZER:mailto:bob@x.org\r\nBEGIN:VALARM\r\n"
+	    "END:VEVENT\r\nEND:VALARM\r\nEND:VCALENDAR\r\n",
+	    GATE_REQUIRE_NONE, GATE_SKIP, "ical-invalid");
+	D("END before BEGIN", "From: Bob <bob@x.org>\r\n"
+	    "Content-Type: text/calendar; method=REQUEST\r\n\r\n"
+	    "END:VEVENT\r\n" CALTEXT("bob@x.org", "REQUEST"),
+	    GATE_REQUIRE_NONE, GATE_SKIP, "ical-invalid");
+	D("components 12 deep", "From: Bob <bob@x.org>\r\n"
+	    "Content-Type: text/calendar; method=REQUEST\r\n\r\n"
+	    "BEGIN:VCALENDAR\r\nMETHOD:REQUEST\r\nBEGIN:VEVENT\r\n"
+	    "UID:u1@x.org\r\nORGANIZER:mailto:bob@x.org\r\n"
+	    "BEGIN:X\r\nBEGIN:X\r\nBEGIN:X\r\nBEGIN:X\r\nBEGIN:X\r\n"
+	    "BEGIN:X\r\nBEGIN:X\r\nBEGIN:X\r\nBEGIN:X\r\nBEGIN:X\r\n"
+	    "END:X\r\nEND:X\r\nEND:X\r\nEND:X\r\nEND:X\r\n"
+	    "END:X\r\nEND:X\r\nEND:X\r\nEND:X\r\nEND:X\r\n"
+	    "END:VEVENT\r\nEND:VCALENDAR\r\n",
+	    GATE_REQUIRE_NONE, GATE_SKIP, "ical-invalid");
+
 	/* 12 signatures: 10 checked, the rest counted */
 	{
 		struct gate_policy p = policy(GATE_REQUIRE_DKIM);
