@@ -110,28 +110,21 @@ static const unsigned char esc_class[256] = {
 void
 xml_buf_esc(struct xml_buf *b, const char *s, size_t n)
 {
-	static const struct {
-		const char *s;
-		size_t n;
-	} rep[] = {
-		{ "", 0 }, { "&amp;", 5 }, { "&lt;", 4 }, { "&gt;", 4 },
-		{ "&quot;", 6 }, { "&#13;", 5 },
-	};
+	/* bytes each replacement adds, by esc_class */
+	static const unsigned char grows[] = { 0, 4, 3, 3, 5, 4 };
 	const unsigned char *u = (const unsigned char *)s;
-	size_t i, run = 0;
+	size_t extra = 0;
+	char *p;
 
-	/* calendar data goes through here whole: one table lookup per
-	 * byte, plain runs copied at once */
-	for (i = 0; i < n; i++) {
-		unsigned char k = esc_class[u[i]];
-
-		if (k == 0)
-			continue;
-		xml_buf_add(b, s + run, i - run);
-		xml_buf_add(b, rep[k].s, rep[k].n);
-		run = i + 1;
-	}
-	xml_buf_add(b, s + run, n - run);
+	/* calendar data goes through here whole (a "&#13;" per line):
+	 * count first, grow once, then plain stores */
+	for (size_t i = 0; i < n; i++)
+		extra += grows[esc_class[u[i]]];
+	if (buf_grow(b, n + extra))
+		return;
+	p = xml_put_esc(b->p + b->len, s, n);
+	b->len = (size_t)(p - b->p);
+	b->p[b->len] = '\0';
 }
 
 /* RFC 3986 unreserved plus the sub-delims and ':' '@' '/' of a path. */
