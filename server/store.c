@@ -1119,6 +1119,34 @@ store_object_list(struct store *st, int64_t coll_id, int with_data,
 }
 
 int
+store_object_visit(struct store *st, int64_t coll_id, const char *name,
+    int with_data, store_object_fn fn, void *arg)
+{
+	struct conn *c = conn_get(st);
+	struct store_object o;
+	sqlite3_stmt *s;
+	int rc, ret;
+
+	if (c == NULL || (s = stmt(c, "SELECT " OBJ_COLUMNS ", NULL FROM "
+	    "objects WHERE collection_id = ?2 AND name = ?3")) == NULL)
+		return -1;
+	sqlite3_bind_int(s, 1, with_data);
+	sqlite3_bind_int64(s, 2, coll_id);
+	sqlite3_bind_text(s, 3, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		memset(&o, 0, sizeof o);
+		ret = obj_row_borrow(s, &o);
+		if (ret == 0)
+			ret = fn(arg, &o);
+	} else
+		ret = rc == SQLITE_DONE ? STORE_NOTFOUND :
+		    db_fail(c, "object visit");
+	sqlite3_reset(s);
+	return ret;
+}
+
+int
 store_object_brief(struct store *st, int64_t coll_id, store_brief_fn fn,
     void *arg)
 {

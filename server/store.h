@@ -167,6 +167,14 @@ int store_object_list(struct store *, int64_t coll_id, int with_data,
     int64_t start, int64_t end, store_object_fn fn, void *arg);
 
 /*
+ * store_object_get without copies: fn(arg, o) with the row borrowed, as
+ * in store_object_list (instances NULL). Returns STORE_NOTFOUND without
+ * calling fn when there is no such object, else fn's result (or -1).
+ */
+int store_object_visit(struct store *, int64_t coll_id, const char *name,
+    int with_data, store_object_fn fn, void *arg);
+
+/*
  * The cheapest listing: fn(arg, name, etag, content_type) for each object
  * of the collection in name order, from one index (strings valid during
  * the call). fn returning non-zero stops the walk and is returned.
