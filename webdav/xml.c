@@ -127,13 +127,19 @@ xml_buf_esc(struct xml_buf *b, const char *s, size_t n)
 	b->p[b->len] = '\0';
 }
 
-/* RFC 3986 unreserved plus the sub-delims and ':' '@' '/' of a path. */
+/* RFC 3986 unreserved plus the sub-delims and ':' '@' '/' of a path; a
+ * table: every byte of every href of a listing is looked up here. */
+static const unsigned char href_ok[256] = {
+	['a' ... 'z'] = 1, ['A' ... 'Z'] = 1, ['0' ... '9'] = 1,
+	['-'] = 1, ['.'] = 1, ['_'] = 1, ['~'] = 1, ['/'] = 1, ['@'] = 1,
+	[':'] = 1, ['+'] = 1, [','] = 1, ['='] = 1, ['!'] = 1, ['$'] = 1,
+	['('] = 1, [')'] = 1, ['*'] = 1, [';'] = 1,
+};
+
 static int
 href_safe(unsigned char c)
 {
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	    (c >= '0' && c <= '9') || (c != '\0' &&
-	    strchr("-._~/@:+,=!$()*;", c) != NULL);
+	return href_ok[c];
 }
 
 char *
