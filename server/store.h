@@ -38,6 +38,17 @@ void store_close(struct store *);	/* accepts NULL */
 int store_schema_version(struct store *);
 
 /*
+ * HTTP threads share a few pooled connections with large page caches:
+ * between store_lease_begin and store_lease_end the calling thread's
+ * store calls use one of them, taken on the first call (waiting while
+ * all are leased) and given back at the end; a transaction still open
+ * then is rolled back and logged. Other threads, and a thread that
+ * already has a connection of its own, keep their own.
+ */
+void store_lease_begin(struct store *);
+void store_lease_end(struct store *);
+
+/*
  * Transactions on the calling thread's connection. store_begin takes the
  * write lock at once (BEGIN IMMEDIATE); nesting is counted, only the
  * outermost commit commits. store_rollback undoes the outermost.

@@ -258,6 +258,93 @@ test_threads(void)
 	check(count == 200, "200 objects from 4 threads (%d)", count);
 }
 
+/* HTTP threads: a few pooled connections, leased per request. */
+static void *
+leaser(void *arg)
+{
+	struct thr *t = arg;
+	struct store_object o;
+	char name[32];
+
+	t->ok = 1;
+	for (int i = 0; i < 40; i++) {
+		snprintf(name, sizeof name, "l%p-%d.ics", (void *)t, i);
+		store_lease_begin(t->st);
+		if (store_object_put(t->st, t->cal, name, "X", 1, "text/plain",
+		    NULL, NULL) != 0 || store_object_get(t->st, t->cal, name,
+		    1, &o) != 0 || o.len != 1)
+			t->ok = 0;
+		store_object_clear(&o);
+		store_lease_end(t->st);
+	}
+	return NULL;
+}
+
+/* A request that ends inside a transaction: the next lease of that
+ * connection must start clean, without its writes. */
+static void *
+abandoner(void *arg)
+{
+	struct thr *t = arg;
+
+	store_lease_begin(t->st);
+	t->ok = store_begin(t->st) == 0 && store_object_put(t->st, t->cal,
+	    "abandoned.ics", "X", 1, "text/plain", NULL, NULL) == 0;
+	store_lease_end(t->st);
+	return NULL;
+}
+
+static void
+test_leases(void)
+{
+	char err[256];
+	struct store *st = store_open(dir, err, sizeof err);
+	pthread_t th[8];
+	struct thr t[8];
+	struct store_object o;
+	int64_t uid, cal;
+	int count, rc;
+
+	if (st == NULL)
+		return;
+	store_user_ensure(st, "dave", &uid);
+	store_collection_create(st, uid, "leased", 0, NULL, &cal);
+	for (int i = 0; i < 8; i++) {
+		t[i] = (struct thr){ st, cal, 0 };
+		pthread_create(&th[i], NULL, leaser, &t[i]);
+	}
+	for (int i = 0; i < 8; i++) {
+		pthread_join(th[i], NULL);
+		check(t[i].ok, "leasing thread %d wrote and read back", i);
+	}
+	for (int i = 0; i < 8; i++) {
+		t[i] = (struct thr){ st, cal, 0 };
+		pthread_create(&th[i], NULL, abandoner, &t[i]);
+	}
+	for (int i = 0; i < 8; i++) {
+		pthread_join(th[i], NULL);
+		check(t[i].ok, "abandoning thread %d began and wrote", i);
+	}
+	/* every pooled connection had a transaction abandoned on it */
+	for (int i = 0; i < 8; i++) {
+		t[i] = (struct thr){ st, cal, 0 };
+		pthread_create(&th[i], NULL, leaser, &t[i]);
+	}
+	for (int i = 0; i < 8; i++) {
+		pthread_join(th[i], NULL);
+		check(t[i].ok, "after abandoned transactions, thread %d", i);
+	}
+	rc = store_object_get(st, cal, "abandoned.ics", 0, &o);
+	check(rc == STORE_NOTFOUND, "abandoned writes rolled back (%d)", rc);
+	store_object_clear(&o);
+	store_close(st);
+	count = sql_int("SELECT count(*) FROM objects WHERE collection_id IN "
+	    "(SELECT id FROM collections WHERE path = 'leased')");
+	/* the second round rewrote the first one's names */
+	check(count == 320, "320 objects from the leasing threads (%d)",
+	    count);
+}
+
 int
 main(void)
 {
@@ -269,6 +356,7 @@ main(void)
 	test_partial_migration();
 	test_objects();
 	test_threads();
+	test_leases();
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "cleanup failed\n");
