@@ -17,6 +17,7 @@
 /* ---- output buffer -------------------------------------------------- */
 
 #define XML_BUF_MMAP    (256 * 1024)
+#define XML_ESC_ROOM	(16 * 1024)	/* xml_buf_esc reserves 6x up to */
 
 static pthread_once_t mmap_once = PTHREAD_ONCE_INIT;
 
@@ -113,13 +114,15 @@ xml_buf_esc(struct xml_buf *b, const char *s, size_t n)
 	/* bytes each replacement adds, by esc_class */
 	static const unsigned char grows[] = { 0, 4, 3, 3, 5, 4 };
 	const unsigned char *u = (const unsigned char *)s;
-	size_t extra = 0;
+	size_t extra = 5 * n;
 	char *p;
 
 	/* calendar data goes through here whole (a "&#13;" per line):
-	 * count first, grow once, then plain stores */
-	for (size_t i = 0; i < n; i++)
-		extra += grows[esc_class[u[i]]];
+	 * grow once, then plain stores. Room for the worst case is cheap
+	 * for an object's few kilobytes; count first for anything big. */
+	if (n > XML_ESC_ROOM)
+		for (size_t i = extra = 0; i < n; i++)
+			extra += grows[esc_class[u[i]]];
 	if (buf_grow(b, n + extra))
 		return;
 	p = xml_put_esc(b->p + b->len, s, n);
