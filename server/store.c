@@ -150,7 +150,27 @@ static const char *const migrations[] = {
 	/* 2 -> 3: listings of names and ETags read only this index */
 	"CREATE INDEX IF NOT EXISTS objects_brief ON objects(collection_id,"
 	"  name, etag, content_type);",
+	/* 3 -> 4: the digest (a few dozen bytes since its version 2) moves
+	 * into its object's row, read with it instead of by a second
+	 * lookup; and the span index puts long spans (mostly recurring
+	 * objects) apart from short ones, so that a time-range scans only
+	 * the short objects starting near it (see SPAN_SHORT) */
+	"ALTER TABLE objects ADD COLUMN digest BLOB;"
+	"UPDATE objects SET digest = (SELECT digest FROM object_instances"
+	"  WHERE object_id = objects.id);"
+	"DROP TABLE object_instances;"
+	"DROP INDEX objects_span;"
+	"CREATE INDEX objects_when ON objects(collection_id,"
+	"  dtend - dtstart > 691200, dtstart, dtend);",
 };
+
+/*
+ * Objects whose indexed span is at most this long (8 days; the span is
+ * widened by a day at each end) are "short": one overlapping [s, e)
+ * starts after s - SPAN_SHORT. Spelled out in migration 3 -> 4's index
+ * and in store_object_list's query, which must match it.
+ */
+#define SPAN_SHORT	691200
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
 /* ---- connections ---------------------------------------------------- */
@@ -1015,30 +1035,6 @@ store_object_find_uid(struct store *st, int64_t user_id, const char *uid,
 	return obj_one(c, s, out);
 }
 
-/* The new data's digest replaces the old one; no digest removes it. */
-static int
-put_instances(struct conn *c, int64_t coll_id, const char *name,
-    const void *instances, size_t len)
-{
-	sqlite3_stmt *s;
-
-	if (instances)
-		s = stmt(c, "INSERT OR REPLACE INTO object_instances "
-		    "(object_id, digest) SELECT id, ?3 FROM objects WHERE "
-		    "collection_id = ?1 AND name = ?2");
-	else
-		s = stmt(c, "DELETE FROM object_instances WHERE object_id = "
-		    "(SELECT id FROM objects WHERE collection_id = ?1 AND "
-		    "name = ?2)");
-	if (s == NULL)
-		return -1;
-	sqlite3_bind_int64(s, 1, coll_id);
-	sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
-	if (instances)
-		sqlite3_bind_blob(s, 3, instances, (int)len, SQLITE_STATIC);
-	return exec_stmt(c, s, "object instances");
-}
-
 int
 store_object_put(struct store *st, int64_t coll_id, const char *name,
     const char *data, size_t len, const char *content_type,
@@ -1079,13 +1075,14 @@ store_object_put_indexed(struct store *st, int64_t coll_id, const char *name,
 	sqlite3_reset(s);
 	if ((seq = next_seq(c)) < 0)
 		goto dberr;
+	/* the new data's digest replaces the old one; none removes it */
 	s = stmt(c, "INSERT INTO objects (collection_id, name, uid, component,"
 	    " organizer, scheduling, dtstart, dtend, etag, content_type, data,"
-	    " modified) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
-	    "?12) ON CONFLICT (collection_id, name) DO UPDATE SET "
-	    "uid = ?3, component = ?4, organizer = ?5, scheduling = ?6, "
+	    " modified, digest) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
+	    "?10, ?11, ?12, ?13) ON CONFLICT (collection_id, name) DO UPDATE "
+	    "SET uid = ?3, component = ?4, organizer = ?5, scheduling = ?6, "
 	    "dtstart = ?7, dtend = ?8, etag = ?9, content_type = ?10, "
-	    "data = ?11, modified = ?12");
+	    "data = ?11, modified = ?12, digest = ?13");
 	if (s == NULL)
 		goto dberr;
 	sqlite3_bind_int64(s, 1, coll_id);
@@ -1100,13 +1097,15 @@ store_object_put_indexed(struct store *st, int64_t coll_id, const char *name,
 	sqlite3_bind_text(s, 10, content_type, -1, SQLITE_STATIC);
 	sqlite3_bind_blob(s, 11, data, (int)len, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 12, (int64_t)time(NULL));
+	if (instances)
+		sqlite3_bind_blob(s, 13, instances, (int)instances_len,
+		    SQLITE_STATIC);
 	rc = exec_stmt(c, s, "object put");
 	if (rc == STORE_CONFLICT) {
 		store_rollback(st);
 		return STORE_CONFLICT;
 	}
-	if (rc || record_change(c, coll_id, name, 0, seq) ||
-	    put_instances(c, coll_id, name, instances, instances_len))
+	if (rc || record_change(c, coll_id, name, 0, seq))
 		goto dberr;
 	if (etag)
 		*etag = seq;
@@ -1203,12 +1202,18 @@ store_object_list(struct store *st, int64_t coll_id, int with_data,
 		s = stmt(c, "SELECT " OBJ_COLUMNS ", NULL FROM objects "
 		    "WHERE collection_id = ?2 ORDER BY name");
 	else
-		/* by start time: sorting whole rows (data and all) by name
-		 * cost a third of a month's calendar-query */
-		s = stmt(c, "SELECT " OBJ_COLUMNS ", CASE WHEN ?1 THEN "
-		    "(SELECT digest FROM object_instances WHERE object_id = "
-		    "objects.id) END FROM objects "
-		    "WHERE collection_id = ?2 AND dtstart < ?4 AND dtend > ?3");
+		/* By start time: sorting whole rows (data and all) by name
+		 * cost a third of a month's calendar-query. Short objects
+		 * from where they can start, long ones (few) all; both from
+		 * objects_when (migration 3 -> 4). */
+		s = stmt(c, "SELECT " OBJ_COLUMNS ", CASE WHEN ?1 THEN digest "
+		    "END FROM objects WHERE collection_id = ?2 AND "
+		    "(dtend - dtstart > 691200) = 0 AND dtstart >= ?5 AND "
+		    "dtstart < ?4 AND dtend > ?3 UNION ALL "
+		    "SELECT " OBJ_COLUMNS ", CASE WHEN ?1 THEN digest "
+		    "END FROM objects WHERE collection_id = ?2 AND "
+		    "(dtend - dtstart > 691200) = 1 AND dtstart < ?4 AND "
+		    "dtend > ?3");
 	if (s == NULL)
 		return -1;
 	sqlite3_bind_int(s, 1, with_data);
@@ -1216,6 +1221,8 @@ store_object_list(struct store *st, int64_t coll_id, int with_data,
 	if (start != INT64_MIN || end != INT64_MAX) {
 		sqlite3_bind_int64(s, 3, start);
 		sqlite3_bind_int64(s, 4, end);
+		sqlite3_bind_int64(s, 5, start < INT64_MIN + SPAN_SHORT ?
+		    INT64_MIN : start - SPAN_SHORT);
 	}
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		struct store_object o;
@@ -1555,9 +1562,10 @@ copy_contents(struct conn *c, int64_t from, int64_t to)
 		return -1;
 	s = stmt(c, "INSERT INTO objects (collection_id, name, uid, "
 	    "component, organizer, scheduling, dtstart, dtend, etag, "
-	    "content_type, data, modified) SELECT ?1, name, uid, component, "
-	    "organizer, scheduling, dtstart, dtend, ?3, content_type, data, "
-	    "?4 FROM objects WHERE collection_id = ?2");
+	    "content_type, data, modified, digest) SELECT ?1, name, uid, "
+	    "component, organizer, scheduling, dtstart, dtend, ?3, "
+	    "content_type, data, ?4, digest FROM objects WHERE "
+	    "collection_id = ?2");
 	if (s == NULL)
 		return -1;
 	sqlite3_bind_int64(s, 1, to);
@@ -1565,16 +1573,6 @@ copy_contents(struct conn *c, int64_t from, int64_t to)
 	sqlite3_bind_int64(s, 3, seq);
 	sqlite3_bind_int64(s, 4, now);
 	if (exec_stmt(c, s, "copy objects"))
-		return -1;
-	s = stmt(c, "INSERT INTO object_instances (object_id, digest) "
-	    "SELECT n.id, i.digest FROM objects n JOIN objects o ON "
-	    "o.collection_id = ?2 AND o.name = n.name JOIN object_instances i"
-	    " ON i.object_id = o.id WHERE n.collection_id = ?1");
-	if (s == NULL)
-		return -1;
-	sqlite3_bind_int64(s, 1, to);
-	sqlite3_bind_int64(s, 2, from);
-	if (exec_stmt(c, s, "copy instances"))
 		return -1;
 	s = stmt(c, "INSERT OR REPLACE INTO changes (collection_id, name, "
 	    "seq, deleted) SELECT collection_id, name, etag, 0 FROM objects "

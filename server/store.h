@@ -24,7 +24,7 @@
 #define STORE_NOTFOUND	1
 #define STORE_CONFLICT	2	/* unique constraint (name or UID taken) */
 
-#define STORE_SCHEMA_VERSION	3
+#define STORE_SCHEMA_VERSION	4
 
 struct store;
 
