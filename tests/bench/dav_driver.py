@@ -21,7 +21,8 @@ is one request at a time already, so its p99 goes to "p99 1c" and "p99 8c"
 stays empty. Likewise the latency run falls back to timing by hand when
 one request takes over a second once the saturated run's queue is done. Prints both per server, calgate's throughput ratio to the
 faster peer, calgate's RSS, and how each scenario's cost (time per request
-at 8 connections) grows from the small to the large set.
+at 8 connections) grows from the small to the large set, next to how its
+answer grows.
 
 Environment: DAV_BENCH_SIZES (default "1000 10000"), DAV_BENCH_SECONDS
 (throughput run, default 5), DAV_BENCH_LATENCY_SECONDS (one-connection
@@ -416,11 +417,13 @@ def run_scenario(srv, name, method, path, headers, body=None, paths=None,
         probe_path = "%sprobe-%s.ics" % (path, name)
         probe_body = put % ("probe-" + name)
     t0 = time.time()
-    st, _ = srv.request(method, probe_path,
-                        probe_body.encode() if probe_body else b"", headers)
+    st, answer = srv.request(method, probe_path,
+                             probe_body.encode() if probe_body else b"",
+                             headers)
     dt = time.time() - t0
     if st >= 400:
         return {"rps": 0.0, "p99": None, "note": "HTTP %d" % st}
+    size = len(answer)
     if dt > SLOW:
         if put:
             rps, p99, bad, n = 1 / dt, dt * 1000, 0, 1
@@ -428,13 +431,13 @@ def run_scenario(srv, name, method, path, headers, body=None, paths=None,
             rps, p99, bad, n = by_hand(srv, method, probe_path, headers,
                                        probe_body)
         # one at a time: a latency, not a saturated p99
-        return {"rps": rps, "p99": None, "p99_1": p99,
+        return {"rps": rps, "p99": None, "p99_1": p99, "bytes": size,
                 "note": "sequential, %d req" % n, "errors": bad}
     script = os.path.join(tmp, "%s-%s.lua" % (srv.name, name))
     with open(script, "w") as f:
         f.write(lua_script(method, path, headers, body, paths, put))
     rps, p99, non2xx, total = wrk(srv, name, script, path, 2, 8, SECONDS)
-    res = {"rps": rps, "p99": p99, "errors": non2xx,
+    res = {"rps": rps, "p99": p99, "errors": non2xx, "bytes": size,
            "note": "wrk, %d req" % total}
     if not put:
         res["p99_1"], bad = latency(srv, name, script, method, probe_path,
@@ -590,12 +593,16 @@ def growth(all_results):
         return
     a, b = SIZES[0], SIZES[-1]
     print("\ncalgate cost growth from %d to %d events (time per request "
-          "at 8 connections, x%.0f data)" % (a, b, b / a))
+          "at 8 connections, x%.0f data),\nnext to the growth of the "
+          "answer (bytes of one response)" % (a, b, b / a))
     for s in SCENARIOS:
         ra = all_results[a].get("calgate", {}).get(s)
         rb = all_results[b].get("calgate", {}).get(s)
         if ra and rb and ra.get("rps") and rb.get("rps"):
-            print("  %-22s %6.2fx" % (s, ra["rps"] / rb["rps"]))
+            answer = ""
+            if s in READS and ra.get("bytes") and rb.get("bytes"):
+                answer = "   answer %6.2fx" % (rb["bytes"] / ra["bytes"])
+            print("  %-22s %6.2fx%s" % (s, ra["rps"] / rb["rps"], answer))
 
 
 def main():
