@@ -1,8 +1,10 @@
 /*
  * server/store.h: the SQLite store (WAL, foreign keys on). This module owns
  * all SQL. Each thread gets its own connection (opened on first use, closed
- * when the thread ends or at store_close), with its prepared statements
- * cached, so HTTP threads read concurrently with pollers writing.
+ * when the thread ends or at store_close), except that an HTTP request
+ * leases one of a few pooled ones (store_lease_begin); prepared statements
+ * are cached per connection, so HTTP threads read concurrently with
+ * pollers writing.
  *
  * Model: every user has a home (implicit) holding collections addressed by
  * a relative path ("default", "work", "litmus/sub"); a collection is a
