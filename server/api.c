@@ -591,6 +591,9 @@ post_recheck(struct http_request *req, struct http_response *resp,
 		    "in the configuration");
 		return;
 	}
+	/* The gate may wait seconds for DNS: not on one of the few pooled
+	 * connections the DAV requests need (this thread opens its own). */
+	store_lease_end(srv->store);
 	if (srv->recheck(srv, owner, id, err, sizeof err) != 0) {
 		char q[300];
 

@@ -27,6 +27,7 @@
 #include "server/file.h"
 #include "server/log.h"
 #include "server/metrics.h"
+#include "server/store.h"
 #include "server/www.h"
 #include "webdav/dav.h"
 
@@ -579,7 +580,10 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 	req.body = ctx->body ? ctx->body : "";
 	req.body_len = ctx->len;
 	resp.status = 500;
+	/* one of the store's pooled connections for this request */
+	store_lease_begin(d->srv->store);
 	route(&req, &resp);
+	store_lease_end(d->srv->store);
 	ctx->responded = 1;
 	return send_response(conn, ctx, &resp);
 }

@@ -1,9 +1,13 @@
 /*
  * server/store.c: all SQL lives here. See store.h for the model.
  * Connections are per thread (pthread key) so readers never wait for one
- * another; SQLite's WAL lets them read while one writer writes. Prepared
- * statements are cached per connection, keyed by the address of their
- * (static) SQL text.
+ * another; SQLite's WAL lets them read while one writer writes. HTTP
+ * threads instead lease one of a few pooled connections per request
+ * (store_lease_begin): eight private 2 MB page caches each held a
+ * different quarter of a 10,000-event store and read the rest from the
+ * file again and again; three large ones hold it. Prepared statements
+ * are cached per connection, keyed by the address of their (static) SQL
+ * text.
  */
 #include "server/store.h"
 
@@ -21,6 +25,8 @@
 
 #define STMT_CACHE	128
 #define BUSY_MS		10000
+#define POOL_CONNS	3		/* leased connections (HTTP threads) */
+#define POOL_CACHE_KB	8192		/* page cache of each */
 
 struct stmt_slot {
 	const char *sql;
@@ -32,15 +38,20 @@ struct conn {
 	struct store *store;
 	int depth;			/* transaction nesting */
 	int failed;			/* an inner level rolled back */
+	int pooled;			/* leased, not the thread's own */
 	struct conn *prev, *next;
 	struct stmt_slot cache[STMT_CACHE];
 };
 
 struct store {
 	char *path;
-	pthread_key_t key;
+	pthread_key_t key;		/* the thread's connection, if any */
+	pthread_key_t lease;		/* non-NULL: the thread leases */
 	pthread_mutex_t mu;
-	struct conn *conns;
+	pthread_cond_t returned;	/* a pooled connection came back */
+	struct conn *conns;		/* every open one */
+	struct conn *idle[POOL_CONNS];	/* pooled, not leased */
+	int nidle, npooled;
 };
 
 /* ---- schema --------------------------------------------------------- */
@@ -139,7 +150,27 @@ static const char *const migrations[] = {
 	/* 2 -> 3: listings of names and ETags read only this index */
 	"CREATE INDEX IF NOT EXISTS objects_brief ON objects(collection_id,"
 	"  name, etag, content_type);",
+	/* 3 -> 4: the digest (a few dozen bytes since its version 2) moves
+	 * into its object's row, read with it instead of by a second
+	 * lookup; and the span index puts long spans (mostly recurring
+	 * objects) apart from short ones, so that a time-range scans only
+	 * the short objects starting near it (see SPAN_SHORT) */
+	"ALTER TABLE objects ADD COLUMN digest BLOB;"
+	"UPDATE objects SET digest = (SELECT digest FROM object_instances"
+	"  WHERE object_id = objects.id);"
+	"DROP TABLE object_instances;"
+	"DROP INDEX objects_span;"
+	"CREATE INDEX objects_when ON objects(collection_id,"
+	"  dtend - dtstart > 691200, dtstart, dtend);",
 };
+
+/*
+ * Objects whose indexed span is at most this long (8 days; the span is
+ * widened by a day at each end) are "short": one overlapping [s, e)
+ * starts after s - SPAN_SHORT. Spelled out in migration 3 -> 4's index
+ * and in store_object_list's query, which must match it.
+ */
+#define SPAN_SHORT	691200
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
 /* ---- connections ---------------------------------------------------- */
@@ -154,6 +185,8 @@ conn_close(struct conn *c)
 	free(c);
 }
 
+static void pool_return(struct conn *);
+
 /* Thread exit: unlink and close this thread's connection. */
 static void
 conn_release(void *p)
@@ -161,6 +194,10 @@ conn_release(void *p)
 	struct conn *c = p;
 	struct store *st = c->store;
 
+	if (c->pooled) {
+		pool_return(c);
+		return;
+	}
 	pthread_mutex_lock(&st->mu);
 	if (c->prev)
 		c->prev->next = c->next;
@@ -199,15 +236,13 @@ db_open(const char *path, char *err, size_t errlen)
 	return db;
 }
 
+/* A new connection, linked into st->conns; NULL (logged) on error. */
 static struct conn *
-conn_get(struct store *st)
+conn_new(struct store *st, int pooled)
 {
-	struct conn *c = pthread_getspecific(st->key);
-	char err[512];
+	struct conn *c = calloc(1, sizeof *c);
+	char err[512], sql[64];
 
-	if (c != NULL)
-		return c;
-	c = calloc(1, sizeof *c);
 	if (c == NULL)
 		return NULL;
 	c->db = db_open(st->path, err, sizeof err);
@@ -216,15 +251,109 @@ conn_get(struct store *st)
 		free(c);
 		return NULL;
 	}
+	if (pooled) {
+		snprintf(sql, sizeof sql, "PRAGMA cache_size = -%d",
+		    POOL_CACHE_KB);
+		sqlite3_exec(c->db, sql, NULL, NULL, NULL);
+	}
 	c->store = st;
+	c->pooled = pooled;
 	pthread_mutex_lock(&st->mu);
 	c->next = st->conns;
 	if (st->conns)
 		st->conns->prev = c;
 	st->conns = c;
 	pthread_mutex_unlock(&st->mu);
-	pthread_setspecific(st->key, c);
 	return c;
+}
+
+/* An idle pooled connection, a new one while there are fewer than
+ * POOL_CONNS, or (all busy) the next one returned. */
+static struct conn *
+pool_take(struct store *st)
+{
+	struct conn *c = NULL;
+	int open = 0;
+
+	pthread_mutex_lock(&st->mu);
+	while (st->nidle == 0 && st->npooled == POOL_CONNS)
+		pthread_cond_wait(&st->returned, &st->mu);
+	if (st->nidle > 0)
+		c = st->idle[--st->nidle];
+	else {
+		st->npooled++;		/* reserved; opened below */
+		open = 1;
+	}
+	pthread_mutex_unlock(&st->mu);
+	if (open && (c = conn_new(st, 1)) == NULL) {
+		pthread_mutex_lock(&st->mu);
+		st->npooled--;
+		pthread_cond_signal(&st->returned);
+		pthread_mutex_unlock(&st->mu);
+	}
+	return c;
+}
+
+static void
+pool_return(struct conn *c)
+{
+	struct store *st = c->store;
+
+	if (c->depth > 0) {
+		/* a request ended inside a transaction: never hand that on */
+		log_error("store lease ended in a transaction depth=%d",
+		    c->depth);
+		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+		c->depth = 0;
+	}
+	pthread_mutex_lock(&st->mu);
+	st->idle[st->nidle++] = c;
+	pthread_cond_signal(&st->returned);
+	pthread_mutex_unlock(&st->mu);
+}
+
+static struct conn *
+conn_get(struct store *st)
+{
+	struct conn *c = pthread_getspecific(st->key);
+
+	if (c != NULL)
+		return c;
+	if (pthread_getspecific(st->lease) != NULL)
+		c = pool_take(st);
+	else
+		c = conn_new(st, 0);
+	if (c != NULL)
+		pthread_setspecific(st->key, c);
+	return c;
+}
+
+void
+store_lease_begin(struct store *st)
+{
+	struct conn *c;
+
+	if (st == NULL)
+		return;
+	c = pthread_getspecific(st->key);
+	/* a thread with a connection of its own keeps using it */
+	if (c == NULL)
+		pthread_setspecific(st->lease, st);
+}
+
+void
+store_lease_end(struct store *st)
+{
+	struct conn *c;
+
+	if (st == NULL || pthread_getspecific(st->lease) == NULL)
+		return;
+	c = pthread_getspecific(st->key);
+	pthread_setspecific(st->lease, NULL);
+	if (c == NULL || !c->pooled)
+		return;
+	pthread_setspecific(st->key, NULL);
+	pool_return(c);
 }
 
 /* The cached, reset statement for sql (a string literal), or NULL. */
@@ -264,6 +393,21 @@ db_fail(struct conn *c, const char *what)
 }
 
 /* ---- open, close, transactions ---------------------------------------- */
+
+static pthread_once_t sqlite_once = PTHREAD_ONCE_INIT;
+
+/*
+ * SQLite's memory statistics take one process-wide mutex on every
+ * allocation and free: with eight HTTP threads reading, a multiget spent
+ * more time waiting on it than in SQL. calgate reads no statistics.
+ * Must run before SQLite initialises; later it is refused, harmlessly.
+ */
+static void
+sqlite_setup(void)
+{
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+	sqlite3_initialize();
+}
 
 static int
 migrate(sqlite3 *db, char *err, size_t errlen)
@@ -322,6 +466,7 @@ store_open(const char *data_dir, char *err, size_t errlen)
 	sqlite3 *db;
 	size_t n;
 
+	pthread_once(&sqlite_once, sqlite_setup);
 	if (mkdir(data_dir, 0700) != 0 && errno != EEXIST) {
 		snprintf(err, errlen, "cannot create %s: %s", data_dir,
 		    strerror(errno));
@@ -341,7 +486,9 @@ store_open(const char *data_dir, char *err, size_t errlen)
 	}
 	snprintf(st->path, n, "%s/calgate.db", data_dir);
 	pthread_mutex_init(&st->mu, NULL);
+	pthread_cond_init(&st->returned, NULL);
 	pthread_key_create(&st->key, conn_release);
+	pthread_key_create(&st->lease, NULL);
 	db = db_open(st->path, err, errlen);
 	if (db == NULL || migrate(db, err, errlen) != 0) {
 		sqlite3_close(db);
@@ -365,10 +512,14 @@ store_close(struct store *st)
 		conn_close(c);
 	}
 	st->conns = NULL;
+	st->nidle = st->npooled = 0;
 	pthread_mutex_unlock(&st->mu);
 	/* This thread's slot pointed at a closed connection. */
 	pthread_setspecific(st->key, NULL);
+	pthread_setspecific(st->lease, NULL);
 	pthread_key_delete(st->key);
+	pthread_key_delete(st->lease);
+	pthread_cond_destroy(&st->returned);
 	pthread_mutex_destroy(&st->mu);
 	free(st->path);
 	free(st);
@@ -884,30 +1035,6 @@ store_object_find_uid(struct store *st, int64_t user_id, const char *uid,
 	return obj_one(c, s, out);
 }
 
-/* The new data's digest replaces the old one; no digest removes it. */
-static int
-put_instances(struct conn *c, int64_t coll_id, const char *name,
-    const void *instances, size_t len)
-{
-	sqlite3_stmt *s;
-
-	if (instances)
-		s = stmt(c, "INSERT OR REPLACE INTO object_instances "
-		    "(object_id, digest) SELECT id, ?3 FROM objects WHERE "
-		    "collection_id = ?1 AND name = ?2");
-	else
-		s = stmt(c, "DELETE FROM object_instances WHERE object_id = "
-		    "(SELECT id FROM objects WHERE collection_id = ?1 AND "
-		    "name = ?2)");
-	if (s == NULL)
-		return -1;
-	sqlite3_bind_int64(s, 1, coll_id);
-	sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
-	if (instances)
-		sqlite3_bind_blob(s, 3, instances, (int)len, SQLITE_STATIC);
-	return exec_stmt(c, s, "object instances");
-}
-
 int
 store_object_put(struct store *st, int64_t coll_id, const char *name,
     const char *data, size_t len, const char *content_type,
@@ -948,13 +1075,14 @@ store_object_put_indexed(struct store *st, int64_t coll_id, const char *name,
 	sqlite3_reset(s);
 	if ((seq = next_seq(c)) < 0)
 		goto dberr;
+	/* the new data's digest replaces the old one; none removes it */
 	s = stmt(c, "INSERT INTO objects (collection_id, name, uid, component,"
 	    " organizer, scheduling, dtstart, dtend, etag, content_type, data,"
-	    " modified) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
-	    "?12) ON CONFLICT (collection_id, name) DO UPDATE SET "
-	    "uid = ?3, component = ?4, organizer = ?5, scheduling = ?6, "
+	    " modified, digest) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
+	    "?10, ?11, ?12, ?13) ON CONFLICT (collection_id, name) DO UPDATE "
+	    "SET uid = ?3, component = ?4, organizer = ?5, scheduling = ?6, "
 	    "dtstart = ?7, dtend = ?8, etag = ?9, content_type = ?10, "
-	    "data = ?11, modified = ?12");
+	    "data = ?11, modified = ?12, digest = ?13");
 	if (s == NULL)
 		goto dberr;
 	sqlite3_bind_int64(s, 1, coll_id);
@@ -969,13 +1097,15 @@ store_object_put_indexed(struct store *st, int64_t coll_id, const char *name,
 	sqlite3_bind_text(s, 10, content_type, -1, SQLITE_STATIC);
 	sqlite3_bind_blob(s, 11, data, (int)len, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 12, (int64_t)time(NULL));
+	if (instances)
+		sqlite3_bind_blob(s, 13, instances, (int)instances_len,
+		    SQLITE_STATIC);
 	rc = exec_stmt(c, s, "object put");
 	if (rc == STORE_CONFLICT) {
 		store_rollback(st);
 		return STORE_CONFLICT;
 	}
-	if (rc || record_change(c, coll_id, name, 0, seq) ||
-	    put_instances(c, coll_id, name, instances, instances_len))
+	if (rc || record_change(c, coll_id, name, 0, seq))
 		goto dberr;
 	if (etag)
 		*etag = seq;
@@ -1072,12 +1202,18 @@ store_object_list(struct store *st, int64_t coll_id, int with_data,
 		s = stmt(c, "SELECT " OBJ_COLUMNS ", NULL FROM objects "
 		    "WHERE collection_id = ?2 ORDER BY name");
 	else
-		/* by start time: sorting whole rows (data and all) by name
-		 * cost a third of a month's calendar-query */
-		s = stmt(c, "SELECT " OBJ_COLUMNS ", CASE WHEN ?1 THEN "
-		    "(SELECT digest FROM object_instances WHERE object_id = "
-		    "objects.id) END FROM objects "
-		    "WHERE collection_id = ?2 AND dtstart < ?4 AND dtend > ?3");
+		/* By start time: sorting whole rows (data and all) by name
+		 * cost a third of a month's calendar-query. Short objects
+		 * from where they can start, long ones (few) all; both from
+		 * objects_when (migration 3 -> 4). */
+		s = stmt(c, "SELECT " OBJ_COLUMNS ", CASE WHEN ?1 THEN digest "
+		    "END FROM objects WHERE collection_id = ?2 AND "
+		    "(dtend - dtstart > 691200) = 0 AND dtstart >= ?5 AND "
+		    "dtstart < ?4 AND dtend > ?3 UNION ALL "
+		    "SELECT " OBJ_COLUMNS ", CASE WHEN ?1 THEN digest "
+		    "END FROM objects WHERE collection_id = ?2 AND "
+		    "(dtend - dtstart > 691200) = 1 AND dtstart < ?4 AND "
+		    "dtend > ?3");
 	if (s == NULL)
 		return -1;
 	sqlite3_bind_int(s, 1, with_data);
@@ -1085,6 +1221,8 @@ store_object_list(struct store *st, int64_t coll_id, int with_data,
 	if (start != INT64_MIN || end != INT64_MAX) {
 		sqlite3_bind_int64(s, 3, start);
 		sqlite3_bind_int64(s, 4, end);
+		sqlite3_bind_int64(s, 5, start < INT64_MIN + SPAN_SHORT ?
+		    INT64_MIN : start - SPAN_SHORT);
 	}
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		struct store_object o;
@@ -1098,6 +1236,34 @@ store_object_list(struct store *st, int64_t coll_id, int with_data,
 	}
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		ret = db_fail(c, "object list");
+	sqlite3_reset(s);
+	return ret;
+}
+
+int
+store_object_visit(struct store *st, int64_t coll_id, const char *name,
+    int with_data, store_object_fn fn, void *arg)
+{
+	struct conn *c = conn_get(st);
+	struct store_object o;
+	sqlite3_stmt *s;
+	int rc, ret;
+
+	if (c == NULL || (s = stmt(c, "SELECT " OBJ_COLUMNS ", NULL FROM "
+	    "objects WHERE collection_id = ?2 AND name = ?3")) == NULL)
+		return -1;
+	sqlite3_bind_int(s, 1, with_data);
+	sqlite3_bind_int64(s, 2, coll_id);
+	sqlite3_bind_text(s, 3, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		memset(&o, 0, sizeof o);
+		ret = obj_row_borrow(s, &o);
+		if (ret == 0)
+			ret = fn(arg, &o);
+	} else
+		ret = rc == SQLITE_DONE ? STORE_NOTFOUND :
+		    db_fail(c, "object visit");
 	sqlite3_reset(s);
 	return ret;
 }
@@ -1396,9 +1562,10 @@ copy_contents(struct conn *c, int64_t from, int64_t to)
 		return -1;
 	s = stmt(c, "INSERT INTO objects (collection_id, name, uid, "
 	    "component, organizer, scheduling, dtstart, dtend, etag, "
-	    "content_type, data, modified) SELECT ?1, name, uid, component, "
-	    "organizer, scheduling, dtstart, dtend, ?3, content_type, data, "
-	    "?4 FROM objects WHERE collection_id = ?2");
+	    "content_type, data, modified, digest) SELECT ?1, name, uid, "
+	    "component, organizer, scheduling, dtstart, dtend, ?3, "
+	    "content_type, data, ?4, digest FROM objects WHERE "
+	    "collection_id = ?2");
 	if (s == NULL)
 		return -1;
 	sqlite3_bind_int64(s, 1, to);
@@ -1406,16 +1573,6 @@ copy_contents(struct conn *c, int64_t from, int64_t to)
 	sqlite3_bind_int64(s, 3, seq);
 	sqlite3_bind_int64(s, 4, now);
 	if (exec_stmt(c, s, "copy objects"))
-		return -1;
-	s = stmt(c, "INSERT INTO object_instances (object_id, digest) "
-	    "SELECT n.id, i.digest FROM objects n JOIN objects o ON "
-	    "o.collection_id = ?2 AND o.name = n.name JOIN object_instances i"
-	    " ON i.object_id = o.id WHERE n.collection_id = ?1");
-	if (s == NULL)
-		return -1;
-	sqlite3_bind_int64(s, 1, to);
-	sqlite3_bind_int64(s, 2, from);
-	if (exec_stmt(c, s, "copy instances"))
 		return -1;
 	s = stmt(c, "INSERT OR REPLACE INTO changes (collection_id, name, "
 	    "seq, deleted) SELECT collection_id, name, etag, 0 FROM objects "

@@ -1,8 +1,10 @@
 /*
  * server/store.h: the SQLite store (WAL, foreign keys on). This module owns
  * all SQL. Each thread gets its own connection (opened on first use, closed
- * when the thread ends or at store_close), with its prepared statements
- * cached, so HTTP threads read concurrently with pollers writing.
+ * when the thread ends or at store_close), except that an HTTP request
+ * leases one of a few pooled ones (store_lease_begin); prepared statements
+ * are cached per connection, so HTTP threads read concurrently with
+ * pollers writing.
  *
  * Model: every user has a home (implicit) holding collections addressed by
  * a relative path ("default", "work", "litmus/sub"); a collection is a
@@ -24,7 +26,7 @@
 #define STORE_NOTFOUND	1
 #define STORE_CONFLICT	2	/* unique constraint (name or UID taken) */
 
-#define STORE_SCHEMA_VERSION	3
+#define STORE_SCHEMA_VERSION	4
 
 struct store;
 
@@ -36,6 +38,17 @@ struct store;
 struct store *store_open(const char *data_dir, char *err, size_t errlen);
 void store_close(struct store *);	/* accepts NULL */
 int store_schema_version(struct store *);
+
+/*
+ * HTTP threads share a few pooled connections with large page caches:
+ * between store_lease_begin and store_lease_end the calling thread's
+ * store calls use one of them, taken on the first call (waiting while
+ * all are leased) and given back at the end; a transaction still open
+ * then is rolled back and logged. Other threads, and a thread that
+ * already has a connection of its own, keep their own.
+ */
+void store_lease_begin(struct store *);
+void store_lease_end(struct store *);
 
 /*
  * Transactions on the calling thread's connection. store_begin takes the
@@ -165,6 +178,14 @@ typedef int (*store_object_fn)(void *arg, const struct store_object *);
  */
 int store_object_list(struct store *, int64_t coll_id, int with_data,
     int64_t start, int64_t end, store_object_fn fn, void *arg);
+
+/*
+ * store_object_get without copies: fn(arg, o) with the row borrowed, as
+ * in store_object_list (instances NULL). Returns STORE_NOTFOUND without
+ * calling fn when there is no such object, else fn's result (or -1).
+ */
+int store_object_visit(struct store *, int64_t coll_id, const char *name,
+    int with_data, store_object_fn fn, void *arg);
 
 /*
  * The cheapest listing: fn(arg, name, etag, content_type) for each object

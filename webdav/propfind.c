@@ -23,6 +23,7 @@
 struct prop_item {
 	const char *ns, *name;		/* borrowed from the request doc */
 	xmlNode *el;
+	const struct live *live;	/* NULL: not a live property */
 };
 
 struct dead_prop {
@@ -40,6 +41,7 @@ struct dav_propreq {
 	struct dead_prop *dead;
 	size_t ndead, capdead;
 	int minimal;			/* Prefer: return=minimal */
+	int dead_needed;		/* some item could be dead */
 	unsigned char *brief;	   /* per item: BRIEF_* */
 	struct xml_buf bhead, btail;    /* around the href; after props */
 };
@@ -504,10 +506,17 @@ dav_propreq_parse(xmlNode *el)
 	pr->items = calloc(n ? n : 1, sizeof *pr->items);
 	if (pr->items == NULL)
 		goto bad;
+	/* looked up once here, not once per property per member */
 	for (c = xml_first(prop); c; c = xml_next(c)) {
-		pr->items[pr->n].ns = xml_ns(c);
-		pr->items[pr->n].name = (const char *)c->name;
-		pr->items[pr->n++].el = c;
+		struct prop_item *it = &pr->items[pr->n++];
+
+		it->ns = xml_ns(c);
+		it->name = (const char *)c->name;
+		it->el = c;
+		it->live = live_find(it->ns, it->name);
+		if (it->live == NULL && (strcmp(it->ns, XML_NS_CALDAV) ||
+		    strcmp(it->name, "calendar-data")))
+			pr->dead_needed = 1;
 	}
 	return pr;
 bad:
@@ -644,7 +653,7 @@ write_item(struct http_request *req, const struct dav_res *r,
     struct dav_propreq *pr, const struct prop_item *it, dav_prop_hook hook,
     void *arg, struct xml_buf *ok)
 {
-	const struct live *l = live_find(it->ns, it->name);
+	const struct live *l = it->live;
 	const struct dead_prop *d;
 	int rc;
 
@@ -676,7 +685,7 @@ write_item(struct http_request *req, const struct dav_res *r,
 static int
 in_allprop(const struct dav_propreq *pr, const struct prop_item *it)
 {
-	const struct live *l = live_find(it->ns, it->name);
+	const struct live *l = it->live;
 
 	if (l != NULL)
 		return l->allprop;
@@ -686,14 +695,7 @@ in_allprop(const struct dav_propreq *pr, const struct prop_item *it)
 static int
 needs_dead(const struct dav_propreq *pr)
 {
-	if (pr->mode != PR_PROP)
-		return 1;
-	for (size_t i = 0; i < pr->n; i++)
-		if (live_find(pr->items[i].ns, pr->items[i].name) == NULL &&
-		    !(!strcmp(pr->items[i].ns, XML_NS_CALDAV) &&
-		    !strcmp(pr->items[i].name, "calendar-data")))
-			return 1;
-	return 0;
+	return pr->mode != PR_PROP || pr->dead_needed;
 }
 
 int
@@ -837,7 +839,7 @@ dav_prop_brief_begin(struct http_request *req, const struct dav_res *coll,
 		return -1;
 	for (size_t i = 0; i < pr->n; i++) {
 		const struct prop_item *it = &pr->items[i];
-		const struct live *l = live_find(it->ns, it->name);
+		const struct live *l = it->live;
 
 		if (l == NULL && !strcmp(it->ns, XML_NS_CALDAV) &&
 		    !strcmp(it->name, "calendar-data"))

@@ -108,6 +108,37 @@ multiget(struct report *rp, xmlNode *root)
 	return rc;
 }
 
+/*
+ * The object name an href (as sent) gives directly inside the target
+ * collection, or NULL when only dav_resolve can tell: another collection,
+ * an absolute URL, percent-encoding, anything split_path would refuse.
+ */
+static const char *
+multiget_member(const struct dav_res *t, const char *href)
+{
+	size_t n;
+
+	if (t->kind != DAV_COLL || !t->has_coll || strchr(t->href, '%'))
+		return NULL;
+	n = strlen(t->href);
+	if (strncmp(href, t->href, n) != 0)
+		return NULL;
+	href += n;
+	if (*href == '\0' || strlen(href) > DAV_MAX_SEGMENT ||
+	    !strcmp(href, ".") || !strcmp(href, ".."))
+		return NULL;
+	for (const unsigned char *u = (const unsigned char *)href; *u; u++)
+		if (*u < 0x20 || *u == 0x7f || strchr("/%?#", *u))
+			return NULL;
+	return href;
+}
+
+static int
+multiget_one(void *arg, const struct store_object *o)
+{
+	return object_response(arg, o);
+}
+
 static int
 multiget_hrefs(struct report *rp, xmlNode *root)
 {
@@ -126,6 +157,21 @@ multiget_hrefs(struct report *rp, xmlNode *root)
 		e = t + strlen(t);
 		while (e > t && strchr(" \t\r\n", e[-1]))
 			*--e = '\0';
+		/* the common case, a member of the target: one lookup, the
+		 * row borrowed, no path resolution */
+		if ((e = (char *)multiget_member(rp->target, t)) != NULL) {
+			rc = store_object_visit(rp->req->srv->store,
+			    rp->target->coll.id, e, rp->with_data,
+			    multiget_one, rp);
+			if (rc == STORE_NOTFOUND) {
+				status_raw(rp->out, t, 404);
+				rc = 0;
+			}
+			xmlFree(text);
+			if (rc)
+				return -1;
+			continue;
+		}
 		rc = dav_resolve(rp->req, t, rp->with_data, &r);
 		if (rc == 0 && r.exists && r.kind == DAV_OBJECT)
 			rc = dav_prop_response(rp->req, &r, rp->pr,

@@ -17,6 +17,7 @@
 /* ---- output buffer -------------------------------------------------- */
 
 #define XML_BUF_MMAP    (256 * 1024)
+#define XML_ESC_ROOM	(16 * 1024)	/* xml_buf_esc reserves 6x up to */
 
 static pthread_once_t mmap_once = PTHREAD_ONCE_INIT;
 
@@ -110,37 +111,38 @@ static const unsigned char esc_class[256] = {
 void
 xml_buf_esc(struct xml_buf *b, const char *s, size_t n)
 {
-	static const struct {
-		const char *s;
-		size_t n;
-	} rep[] = {
-		{ "", 0 }, { "&amp;", 5 }, { "&lt;", 4 }, { "&gt;", 4 },
-		{ "&quot;", 6 }, { "&#13;", 5 },
-	};
+	/* bytes each replacement adds, by esc_class */
+	static const unsigned char grows[] = { 0, 4, 3, 3, 5, 4 };
 	const unsigned char *u = (const unsigned char *)s;
-	size_t i, run = 0;
+	size_t extra = 5 * n;
+	char *p;
 
-	/* calendar data goes through here whole: one table lookup per
-	 * byte, plain runs copied at once */
-	for (i = 0; i < n; i++) {
-		unsigned char k = esc_class[u[i]];
-
-		if (k == 0)
-			continue;
-		xml_buf_add(b, s + run, i - run);
-		xml_buf_add(b, rep[k].s, rep[k].n);
-		run = i + 1;
-	}
-	xml_buf_add(b, s + run, n - run);
+	/* calendar data goes through here whole (a "&#13;" per line):
+	 * grow once, then plain stores. Room for the worst case is cheap
+	 * for an object's few kilobytes; count first for anything big. */
+	if (n > XML_ESC_ROOM)
+		for (size_t i = extra = 0; i < n; i++)
+			extra += grows[esc_class[u[i]]];
+	if (buf_grow(b, n + extra))
+		return;
+	p = xml_put_esc(b->p + b->len, s, n);
+	b->len = (size_t)(p - b->p);
+	b->p[b->len] = '\0';
 }
 
-/* RFC 3986 unreserved plus the sub-delims and ':' '@' '/' of a path. */
+/* RFC 3986 unreserved plus the sub-delims and ':' '@' '/' of a path; a
+ * table: every byte of every href of a listing is looked up here. */
+static const unsigned char href_ok[256] = {
+	['a' ... 'z'] = 1, ['A' ... 'Z'] = 1, ['0' ... '9'] = 1,
+	['-'] = 1, ['.'] = 1, ['_'] = 1, ['~'] = 1, ['/'] = 1, ['@'] = 1,
+	[':'] = 1, ['+'] = 1, [','] = 1, ['='] = 1, ['!'] = 1, ['$'] = 1,
+	['('] = 1, [')'] = 1, ['*'] = 1, [';'] = 1,
+};
+
 static int
 href_safe(unsigned char c)
 {
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	    (c >= '0' && c <= '9') || (c != '\0' &&
-	    strchr("-._~/@:+,=!$()*;", c) != NULL);
+	return href_ok[c];
 }
 
 char *

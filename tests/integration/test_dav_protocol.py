@@ -147,6 +147,21 @@ def put_rules(t, cg):
     cd = ET.fromstring(r.body).find(
         ".//{urn:ietf:params:xml:ns:caldav}calendar-data")
     t.check(cd is not None and cd.text == data, "multiget round trip exact")
+    # members named plainly, percent-encoded (resolved the long way) and
+    # missing: the same object twice, then a 404, in request order
+    r = cg.request("REPORT", CAL, body=(
+        '<C:calendar-multiget %s><D:prop><D:getetag/></D:prop>'
+        '<D:href>%srt.ics</D:href><D:href>%s%%72t.ics</D:href>'
+        '<D:href>%snope.ics</D:href></C:calendar-multiget>'
+        % (NS, CAL, CAL, CAL)))
+    resp = ET.fromstring(r.body).findall("{DAV:}response")
+    got = [(x.findtext("{DAV:}href"), x.findtext(".//{DAV:}getetag"),
+            x.findtext("{DAV:}status")) for x in resp]
+    t.check(r.status == 207 and len(got) == 3 and
+            got[0] == (CAL + "rt.ics", etag, None) and
+            got[1] == (CAL + "rt.ics", etag, None) and
+            got[2][0] == CAL + "nope.ics" and "404" in (got[2][2] or ""),
+            "multiget: plain, encoded and missing hrefs %r" % (got,))
     r = cg.request("PUT", CAL + "rt.ics", body=data,
                    headers={"If-None-Match": "*"})
     t.check(r.status == 412, "If-None-Match: * on existing -> 412")

@@ -842,6 +842,159 @@ test_fast_path(void)
 		}
 }
 
+/*
+ * The instance digest (server/ical.c, kept by the store) answers a plain
+ * VEVENT time-range without parsing: wherever it gives an answer, that
+ * must be the full evaluation's, for recurrence sets with EXDATE, moved
+ * and shortened overrides, RDATE, DST, all-day and endless rules.
+ */
+static const struct {
+	const char *what, *ics;
+	int min_decided;	/* of the windows below, at least */
+} digests[] = {
+	{ "weekly, EXDATE, moved override", CAL("BEGIN:VEVENT\nUID:d1\n"
+	    "DTSTAMP:20260101T000000Z\nDTSTART;TZID=Europe/Helsinki:"
+	    "20260105T100000\nDURATION:PT1H\nRRULE:FREQ=WEEKLY;COUNT=20\n"
+	    "EXDATE;TZID=Europe/Helsinki:20260119T100000\nEND:VEVENT\n"
+	    "BEGIN:VEVENT\nUID:d1\nDTSTAMP:20260101T000000Z\nRECURRENCE-ID;"
+	    "TZID=Europe/Helsinki:20260126T100000\nDTSTART;TZID=Europe/"
+	    "Helsinki:20260128T150000\nDTEND;TZID=Europe/Helsinki:"
+	    "20260128T170000\nEND:VEVENT\n"), 500 },
+	{ "daily across DST, UNTIL", EV("DTSTART;TZID=Europe/Helsinki:"
+	    "20260301T233000\nDTEND;TZID=Europe/Helsinki:20260302T003000\n"
+	    "RRULE:FREQ=DAILY;UNTIL=20260410T000000Z\nEXDATE;TZID=Europe/"
+	    "Helsinki:20260329T233000\n"), 500 },
+	{ "endless yearly", EV("DTSTART:20200220T120000Z\nDURATION:P2D\n"
+	    "RRULE:FREQ=YEARLY\n"), 500 },
+	{ "all-day, EXDATE", EV("DTSTART;VALUE=DATE:20260110\n"
+	    "RRULE:FREQ=DAILY;COUNT=10\nEXDATE;VALUE=DATE:20260112\n"), 500 },
+	{ "instants, no end", EV("DTSTART:20260201T060000Z\n"
+	    "RRULE:FREQ=DAILY;INTERVAL=2;COUNT=9\n"), 500 },
+	{ "RDATE and a shortened override", CAL("BEGIN:VEVENT\nUID:d2\n"
+	    "DTSTAMP:20260101T000000Z\nDTSTART:20260107T090000Z\n"
+	    "DTEND:20260107T110000Z\nRDATE:20260111T090000Z,20260302T090000Z"
+	    "\nRRULE:FREQ=MONTHLY;COUNT=3\nEND:VEVENT\nBEGIN:VEVENT\nUID:d2\n"
+	    "DTSTAMP:20260101T000000Z\nRECURRENCE-ID:20260207T090000Z\n"
+	    "DTSTART:20260207T093000Z\nDTEND:20260207T094500Z\n"
+	    "END:VEVENT\n"), 500 },
+	{ "single, zero length", EV("DTSTART:20260301T120000Z\n"
+	    "DTEND:20260301T120000Z\n"), 500 },
+};
+
+static void
+test_digest(void)
+{
+	/* windows every 5 hours from Christmas to May: every hour of the
+	 * day, starts and ends on instance boundaries among them */
+	static const int64_t lens[] = { 1, 3600, 9 * 86400 };
+	int64_t from = 1766620800;		/* 2025-12-25 */
+	int64_t to = 1777593600;		/* 2026-05-01 */
+
+	for (size_t i = 0; i < sizeof digests / sizeof digests[0]; i++) {
+		const char *ics = digests[i].ics;
+		struct ical_object o;
+		char err[256];
+		int decided = 0, wrong = 0;
+
+		check(ical_object_check(ics, strlen(ics), &o, err,
+		    sizeof err) == 0 && o.instances != NULL,
+		    "%s: checked with a digest: %s", digests[i].what, err);
+		if (o.instances == NULL) {
+			ical_object_clear(&o);
+			continue;
+		}
+		for (int64_t s = from; s < to; s += 5 * 3600)
+			for (size_t l = 0; l < 3; l++) {
+				char f[512], sa[32], ea[32];
+				struct query *q;
+				int fast, slow;
+				time_t ts = (time_t)s, te = (time_t)(s +
+				    lens[l]);
+
+				strftime(sa, sizeof sa, "%Y%m%dT%H%M%SZ",
+				    gmtime(&ts));
+				strftime(ea, sizeof ea, "%Y%m%dT%H%M%SZ",
+				    gmtime(&te));
+				snprintf(f, sizeof f, "<C:filter " CNS "><C:"
+				    "comp-filter name=\"VCALENDAR\"><C:comp-"
+				    "filter name=\"VEVENT\"><C:time-range start"
+				    "=\"%s\" end=\"%s\"/></C:comp-filter></C:"
+				    "comp-filter></C:filter>", sa, ea);
+				q = filter(f, err, sizeof err);
+				if (q == NULL)
+					continue;
+				fast = query_match_digest(q, "VEVENT",
+				    o.instances, o.instances_len);
+				slow = query_match(q, ics, strlen(ics));
+				if (fast >= 0) {
+					decided++;
+					if (fast != slow && wrong++ < 3)
+						check(0, "%s: %s..%s digest "
+						    "says %d, parse %d",
+						    digests[i].what, sa, ea,
+						    fast, slow);
+				}
+				query_free(q);
+			}
+		check(wrong == 0, "%s: %d windows answered wrongly",
+		    digests[i].what, wrong);
+		check(decided >= digests[i].min_decided, "%s: the digest "
+		    "answered %d windows", digests[i].what, decided);
+		ical_object_clear(&o);
+	}
+}
+
+/* Runs of equal step and length: a year of a zoned daily event is a
+ * few runs, not a list of its 365 instances. */
+static void
+test_digest_compact(void)
+{
+	const char *ics = EV("DTSTART;TZID=Europe/Helsinki:20260101T093000\n"
+	    "DURATION:PT1H\nRRULE:FREQ=DAILY;COUNT=365\n");
+	struct ical_object o;
+	char err[256];
+
+	check(ical_object_check(ics, strlen(ics), &o, err, sizeof err) == 0 &&
+	    o.instances != NULL && o.instances_len < 80,
+	    "a year of a daily event: %zu bytes of digest", o.instances_len);
+	if (o.instances) {
+		/* cut anywhere: never a wrong answer, at most "parse" */
+		for (size_t n = 0; n < o.instances_len; n++) {
+			int m = ical_digest_match(o.instances, n, 1798761600,
+			    1798765200);	/* 2027-01-01, after the set */
+
+			check(m == -1 || m == 0, "cut at %zu: %d", n, m);
+		}
+		check(ical_digest_match(o.instances, o.instances_len,
+		    1775111400, 1775111401) == 1, "2026-04-02 09:30 local "
+		    "(06:30Z, after DST) is an instance");
+		check(ical_digest_match(o.instances, o.instances_len,
+		    1775115000, 1775160000) == 0, "nothing later that day");
+	}
+	ical_object_clear(&o);
+}
+
+/* A store written before version 2 holds "dig1" digests: still read. */
+static void
+test_digest_v1(void)
+{
+	int64_t d[7] = { 0x31676964, INT64_MAX, 3600, 1000, 4600, 90000,
+	    93600 };
+
+	check(ical_digest_match(d, sizeof d, 0, 1000) == 0, "v1: before");
+	check(ical_digest_match(d, sizeof d, 4599, 4601) == 1, "v1: last "
+	    "second of the first");
+	check(ical_digest_match(d, sizeof d, 4600, 90000) == 0, "v1: between");
+	check(ical_digest_match(d, sizeof d, 93599, 100000) == 1, "v1: "
+	    "second");
+	d[1] = 50000;		/* listed only below 50000 */
+	check(ical_digest_match(d, sizeof d, 60000, 70000) == -1, "v1: past "
+	    "its limit");
+	check(ical_digest_match(d, sizeof d - 1, 0, 1000) == -1, "v1: torn");
+	d[0] = 0x33676964;
+	check(ical_digest_match(d, sizeof d, 0, 1000) == -1, "unknown magic");
+}
+
 int
 main(void)
 {
@@ -855,6 +1008,9 @@ main(void)
 	test_hostile();
 	test_skip_ahead();
 	test_fast_path();
+	test_digest();
+	test_digest_compact();
+	test_digest_v1();
 	icaltimezone_free_builtin_timezones();
 	xmlCleanupParser();
 	return check_done();

@@ -81,7 +81,14 @@ test_open_migrate(void)
 	check(strstr(err, "newer") && strstr(err, "999"),
 	    "clear error: %s", err);
 	store_close(st);
-	sql_exec("PRAGMA user_version = 1");
+	/* back to what the file really is, for the tests below */
+	{
+		char sql[64];
+
+		snprintf(sql, sizeof sql, "PRAGMA user_version = %d",
+		    STORE_SCHEMA_VERSION);
+		sql_exec(sql);
+	}
 }
 
 static void
@@ -148,6 +155,7 @@ test_objects(void)
 	int64_t uid, cal, e1, e2, e3, t0, t1;
 	struct seen s;
 
+	check(st != NULL, "store opens: %s", err);
 	if (st == NULL)
 		return;
 	store_user_ensure(st, "bob", &uid);
@@ -240,6 +248,7 @@ test_threads(void)
 	int64_t uid, cal;
 	int count = 0;
 
+	check(st != NULL, "store opens: %s", err);
 	if (st == NULL)
 		return;
 	store_user_ensure(st, "carol", &uid);
@@ -258,6 +267,234 @@ test_threads(void)
 	check(count == 200, "200 objects from 4 threads (%d)", count);
 }
 
+/* HTTP threads: a few pooled connections, leased per request. */
+static void *
+leaser(void *arg)
+{
+	struct thr *t = arg;
+	struct store_object o;
+	char name[32];
+
+	t->ok = 1;
+	for (int i = 0; i < 40; i++) {
+		snprintf(name, sizeof name, "l%p-%d.ics", (void *)t, i);
+		store_lease_begin(t->st);
+		if (store_object_put(t->st, t->cal, name, "X", 1, "text/plain",
+		    NULL, NULL) != 0 || store_object_get(t->st, t->cal, name,
+		    1, &o) != 0 || o.len != 1)
+			t->ok = 0;
+		store_object_clear(&o);
+		store_lease_end(t->st);
+	}
+	return NULL;
+}
+
+/* A request that ends inside a transaction: the next lease of that
+ * connection must start clean, without its writes. */
+static void *
+abandoner(void *arg)
+{
+	struct thr *t = arg;
+
+	store_lease_begin(t->st);
+	t->ok = store_begin(t->st) == 0 && store_object_put(t->st, t->cal,
+	    "abandoned.ics", "X", 1, "text/plain", NULL, NULL) == 0;
+	store_lease_end(t->st);
+	return NULL;
+}
+
+static void
+test_leases(void)
+{
+	char err[256];
+	struct store *st = store_open(dir, err, sizeof err);
+	pthread_t th[8];
+	struct thr t[8];
+	struct store_object o;
+	int64_t uid, cal;
+	int count, rc;
+
+	check(st != NULL, "store opens: %s", err);
+	if (st == NULL)
+		return;
+	store_user_ensure(st, "dave", &uid);
+	store_collection_create(st, uid, "leased", 0, NULL, &cal);
+	for (int i = 0; i < 8; i++) {
+		t[i] = (struct thr){ st, cal, 0 };
+		pthread_create(&th[i], NULL, leaser, &t[i]);
+	}
+	for (int i = 0; i < 8; i++) {
+		pthread_join(th[i], NULL);
+		check(t[i].ok, "leasing thread %d wrote and read back", i);
+	}
+	for (int i = 0; i < 8; i++) {
+		t[i] = (struct thr){ st, cal, 0 };
+		pthread_create(&th[i], NULL, abandoner, &t[i]);
+	}
+	for (int i = 0; i < 8; i++) {
+		pthread_join(th[i], NULL);
+		check(t[i].ok, "abandoning thread %d began and wrote", i);
+	}
+	/* every pooled connection had a transaction abandoned on it */
+	for (int i = 0; i < 8; i++) {
+		t[i] = (struct thr){ st, cal, 0 };
+		pthread_create(&th[i], NULL, leaser, &t[i]);
+	}
+	for (int i = 0; i < 8; i++) {
+		pthread_join(th[i], NULL);
+		check(t[i].ok, "after abandoned transactions, thread %d", i);
+	}
+	rc = store_object_get(st, cal, "abandoned.ics", 0, &o);
+	check(rc == STORE_NOTFOUND, "abandoned writes rolled back (%d)", rc);
+	store_object_clear(&o);
+	store_close(st);
+	count = sql_int("SELECT count(*) FROM objects WHERE collection_id IN "
+	    "(SELECT id FROM collections WHERE path = 'leased')");
+	/* the second round rewrote the first one's names */
+	check(count == 320, "320 objects from the leasing threads (%d)",
+	    count);
+}
+
+static int
+listed(void *arg, const struct store_object *o)
+{
+	char *names = arg;
+
+	/* "name:digest-length " for each object, in the order given */
+	snprintf(names + strlen(names), 512 - strlen(names), "%s:%zu ",
+	    o->name, o->instances ? o->instances_len : 0);
+	return 0;
+}
+
+/* The listing's names, sorted, into out (512 bytes). */
+static void
+list_range(struct store *st, int64_t cal, int64_t a, int64_t b, char *out)
+{
+	char tmp[512] = "", *w[16], *save = NULL;
+	int n = 0;
+
+	store_object_list(st, cal, 1, a, b, listed, tmp);
+	for (char *t = strtok_r(tmp, " ", &save); t && n < 16;
+	    t = strtok_r(NULL, " ", &save))
+		w[n++] = t;
+	for (int i = 1; i < n; i++)
+		for (int j = i; j > 0 && strcmp(w[j - 1], w[j]) > 0; j--) {
+			char *x = w[j];
+
+			w[j] = w[j - 1];
+			w[j - 1] = x;
+		}
+	out[0] = '\0';
+	for (int i = 0; i < n; i++)
+		snprintf(out + strlen(out), 512 - strlen(out), "%s%s",
+		    i ? " " : "", w[i]);
+}
+
+/*
+ * Schema 3 kept digests in object_instances and indexed spans by start
+ * only; 4 keeps them in the row and indexes short spans apart. A store
+ * written by schema 3 (made here by undoing 4 by hand) must come back
+ * with every digest and the same time-range answers.
+ */
+static void
+test_migrate_v3(void)
+{
+	char d[] = "/tmp/calgate-test-store3-XXXXXX", path[600], err[256];
+	char got[512];
+	const int64_t S = 1772323200;		/* 2026-03-01 */
+	static const struct {
+		const char *name;
+		int64_t start, end;
+		const char *digest;		/* NULL: none */
+	} objs[] = {
+		{ "short.ics", S + 3600, S + 7200, "dig-short" },
+		{ "long.ics", S - 400 * 86400LL, S + 400 * 86400LL, "dig-long" },
+		{ "none.ics", S, S + 60, NULL },
+		{ "far.ics", S + 90 * 86400LL, S + 91 * 86400LL, "dig-far" },
+		/* exactly SPAN_SHORT long, ending just inside the window */
+		{ "edge.ics", S + 1 - 691200, S + 1, "dig-edge" },
+		/* one second longer: a long span */
+		{ "edge2.ics", S - 691200, S + 1, "e2" },
+		{ "unbounded.ics", INT64_MIN, INT64_MAX, NULL },
+	};
+	struct store *st;
+	sqlite3 *db;
+	int64_t uid, cal;
+
+	if (mkdtemp(d) == NULL)
+		return;
+	st = store_open(d, err, sizeof err);
+	check(st != NULL, "v4 store opens: %s", err);
+	if (st == NULL)
+		return;
+	store_user_ensure(st, "erin", &uid);
+	store_collection_create(st, uid, "cal", 1, NULL, &cal);
+	for (size_t i = 0; i < sizeof objs / sizeof objs[0]; i++) {
+		struct store_object_meta m = { NULL, "VEVENT", objs[i].start,
+		    objs[i].end, NULL, 0 };
+		const char *dg = objs[i].digest;
+
+		check(store_object_put_indexed(st, cal, objs[i].name, "X", 1,
+		    "text/calendar", &m, dg, dg ? strlen(dg) : 0, NULL) == 0,
+		    "put %s", objs[i].name);
+	}
+	list_range(st, cal, S, S + 86400, got);
+	check(!strcmp(got, "edge.ics:8 edge2.ics:2 long.ics:8 none.ics:0 "
+	    "short.ics:9 unbounded.ics:0"), "v4 range listing: %s", got);
+	store_close(st);
+
+	/* back to schema 3, as its migrations left it */
+	snprintf(path, sizeof path, "%s/calgate.db", d);
+	check(sqlite3_open(path, &db) == SQLITE_OK && sqlite3_exec(db,
+	    "CREATE TABLE object_instances ("
+	    "  object_id INTEGER PRIMARY KEY"
+	    "    REFERENCES objects(id) ON DELETE CASCADE,"
+	    "  digest BLOB NOT NULL);"
+	    "INSERT INTO object_instances SELECT id, digest FROM objects"
+	    "  WHERE digest IS NOT NULL;"
+	    "DROP INDEX objects_when;"
+	    "ALTER TABLE objects DROP COLUMN digest;"
+	    "CREATE INDEX objects_span ON objects(collection_id, dtstart,"
+	    "  dtend);"
+	    "PRAGMA user_version = 3;", NULL, NULL, NULL) == SQLITE_OK,
+	    "undone to schema 3: %s", sqlite3_errmsg(db));
+	sqlite3_close(db);
+
+	st = store_open(d, err, sizeof err);
+	check(st != NULL, "schema 3 store opens: %s", err);
+	if (st != NULL) {
+		check(store_schema_version(st) == STORE_SCHEMA_VERSION,
+		    "migrated to %d", store_schema_version(st));
+		list_range(st, cal, S, S + 86400, got);
+		check(!strcmp(got, "edge.ics:8 edge2.ics:2 long.ics:8 "
+		    "none.ics:0 short.ics:9 unbounded.ics:0"),
+		    "migrated range listing: %s", got);
+		list_range(st, cal, S + 90 * 86400LL, S + 90 * 86400LL + 1,
+		    got);
+		check(!strcmp(got, "far.ics:7 long.ics:8 unbounded.ics:0"),
+		    "another window: %s", got);
+		list_range(st, cal, INT64_MIN, S - 700 * 86400LL, got);
+		check(!strcmp(got, "unbounded.ics:0"), "open start: %s", got);
+		store_close(st);
+	}
+	check(sqlite3_open(path, &db) == SQLITE_OK, "reopened");
+	{
+		sqlite3_stmt *s;
+		int n = -1;
+
+		if (sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master"
+		    " WHERE name IN ('object_instances', 'objects_span')", -1,
+		    &s, NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
+			n = sqlite3_column_int(s, 0);
+		sqlite3_finalize(s);
+		check(n == 0, "old table and index gone (%d left)", n);
+	}
+	sqlite3_close(db);
+	snprintf(path, sizeof path, "rm -rf %s", d);
+	if (system(path) != 0)
+		fprintf(stderr, "cleanup failed\n");
+}
+
 int
 main(void)
 {
@@ -269,6 +506,8 @@ main(void)
 	test_partial_migration();
 	test_objects();
 	test_threads();
+	test_leases();
+	test_migrate_v3();
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "cleanup failed\n");
