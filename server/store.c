@@ -162,6 +162,12 @@ static const char *const migrations[] = {
 	"DROP INDEX objects_span;"
 	"CREATE INDEX objects_when ON objects(collection_id,"
 	"  dtend - dtstart > 691200, dtstart, dtend);",
+	/* 4 -> 5: a user's decisions newest first (the status page), and
+	 * the deferred ones due for a retry (every poller pass), without
+	 * scanning all of the user's history */
+	"CREATE INDEX IF NOT EXISTS imip_log_user_id ON imip_log(user_id, id);"
+	"CREATE INDEX IF NOT EXISTS imip_log_defer ON imip_log(user_id,"
+	"  next_retry) WHERE decision = 'defer' AND raw IS NOT NULL;",
 };
 
 /*
@@ -2138,9 +2144,14 @@ store_status_invitations(struct store *st, int64_t user_id,
 	sqlite3_stmt *s;
 	int n;
 
-	if (c == NULL || (s = stmt(c, "SELECT " STATUS_IMIP_COLUMNS " FROM "
-	    "imip_log l JOIN users u ON u.id = l.user_id WHERE "
-	    "(?1 = 0 OR l.user_id = ?1) AND (?2 IS NULL OR l.decision = ?2) "
+	/* two statements: "?1 = 0 OR user_id = ?1" would keep SQLite from
+	 * the (user_id, id) index */
+	if (c == NULL || (s = stmt(c, user_id ? "SELECT " STATUS_IMIP_COLUMNS
+	    " FROM imip_log l JOIN users u ON u.id = l.user_id WHERE "
+	    "l.user_id = ?1 AND (?2 IS NULL OR l.decision = ?2) "
+	    "AND (?3 = 0 OR l.id < ?3) ORDER BY l.id DESC LIMIT ?4" :
+	    "SELECT " STATUS_IMIP_COLUMNS " FROM imip_log l JOIN users u ON "
+	    "u.id = l.user_id WHERE ?1 = 0 AND (?2 IS NULL OR l.decision = ?2) "
 	    "AND (?3 = 0 OR l.id < ?3) ORDER BY l.id DESC LIMIT ?4")) == NULL)
 		return -1;
 	sqlite3_bind_int64(s, 1, user_id);

@@ -26,7 +26,7 @@
 #define STORE_NOTFOUND	1
 #define STORE_CONFLICT	2	/* unique constraint (name or UID taken) */
 
-#define STORE_SCHEMA_VERSION	4
+#define STORE_SCHEMA_VERSION	5
 
 struct store;
 

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "server/ical.h"
@@ -678,15 +679,6 @@ test_freebusy(void)
 	free(weekly);
 }
 
-static double
-now(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec + t.tv_nsec / 1e9;
-}
-
 static const struct {
 	const char *what, *rule;
 	int want;		/* match for a range in 2026 */
@@ -715,13 +707,17 @@ static const struct {
 	    "BYSETPOS=5", 0 },
 };
 
+/* Rules that would run (nearly) forever without the engine's bounds:
+ * each must answer. A runaway rule is a hang, not a slow pass: SIGALRM
+ * ends the test (no "N passed" line, a failure), whatever the machine's
+ * speed; how fast the engine is belongs to make bench. */
 static void
 test_hostile(void)
 {
+	alarm(120);
 	for (size_t i = 0; i < sizeof hostile / sizeof hostile[0]; i++) {
 		char ics[2048], err[256], *out;
 		struct ical_object o;
-		double t0 = now();
 		int got;
 
 		snprintf(ics, sizeof ics, "BEGIN:VCALENDAR\nVERSION:2.0\n"
@@ -739,9 +735,8 @@ test_hostile(void)
 		    "\"20270101T000000Z\"/>"), ics, err, sizeof err);
 		check(out != NULL, "%s: expand", hostile[i].what);
 		free(out);
-		check(now() - t0 < 1.5, "%s: took %.3f s", hostile[i].what,
-		    now() - t0);
 	}
+	alarm(0);
 }
 
 /*

@@ -495,6 +495,68 @@ test_migrate_v3(void)
 		fprintf(stderr, "cleanup failed\n");
 }
 
+/* The plan SQLite picks for sql: 1 when it searches index idx. */
+static int
+plan_uses(sqlite3 *db, const char *sql, const char *idx)
+{
+	sqlite3_stmt *s;
+	char q[1024];
+	int found = 0;
+
+	snprintf(q, sizeof q, "EXPLAIN QUERY PLAN %s", sql);
+	if (sqlite3_prepare_v2(db, q, -1, &s, NULL) != SQLITE_OK)
+		return 0;
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		const char *d = (const char *)sqlite3_column_text(s, 3);
+		if (d && strstr(d, idx))
+			found = 1;
+	}
+	sqlite3_finalize(s);
+	return found;
+}
+
+/* Schema 4 -> 5: the imip_log indexes, and the queries they serve. */
+static void
+test_migrate_v4(void)
+{
+	char d[] = "/tmp/calgate-test-store4-XXXXXX", path[600], err[256];
+	struct store *st;
+	sqlite3 *db = NULL;
+
+	if (mkdtemp(d) == NULL)
+		return;
+	st = store_open(d, err, sizeof err);
+	check(st != NULL, "store opens: %s", err);
+	store_close(st);
+	snprintf(path, sizeof path, "%s/calgate.db", d);
+	check(sqlite3_open(path, &db) == SQLITE_OK && sqlite3_exec(db,
+	    "DROP INDEX imip_log_user_id; DROP INDEX imip_log_defer;"
+	    "PRAGMA user_version = 4;", NULL, NULL, NULL) == SQLITE_OK,
+	    "undone to schema 4: %s", sqlite3_errmsg(db));
+	sqlite3_close(db);
+	st = store_open(d, err, sizeof err);
+	check(st != NULL && store_schema_version(st) == STORE_SCHEMA_VERSION,
+	    "schema 4 store migrated: %s", err);
+	store_close(st);
+	check(sqlite3_open(path, &db) == SQLITE_OK, "reopened");
+	/* the shapes of store.c's queries */
+	check(plan_uses(db, "SELECT min(next_retry) FROM imip_log WHERE "
+	    "user_id = 1 AND decision = 'defer' AND raw IS NOT NULL",
+	    "imip_log_defer"), "next retry: the defer index");
+	check(plan_uses(db, "SELECT id FROM imip_log WHERE user_id = 1 AND "
+	    "decision = 'defer' AND raw IS NOT NULL AND next_retry <= 5 "
+	    "ORDER BY next_retry, id LIMIT 8", "imip_log_defer"),
+	    "due retries: the defer index");
+	check(plan_uses(db, "SELECT l.id FROM imip_log l JOIN users u ON "
+	    "u.id = l.user_id WHERE l.user_id = 1 AND (NULL IS NULL OR "
+	    "l.decision = NULL) AND (0 = 0 OR l.id < 0) ORDER BY l.id DESC "
+	    "LIMIT 50", "imip_log_user_id"), "a user's page: (user_id, id)");
+	sqlite3_close(db);
+	snprintf(path, sizeof path, "rm -rf %s", d);
+	if (system(path) != 0)
+		fprintf(stderr, "cleanup failed\n");
+}
+
 int
 main(void)
 {
@@ -508,6 +570,7 @@ main(void)
 	test_threads();
 	test_leases();
 	test_migrate_v3();
+	test_migrate_v4();
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "cleanup failed\n");
