@@ -236,51 +236,72 @@ struct auth_fail {
 
 static struct auth_fail auth_fails[AUTH_FAIL_SLOTS];
 
-static struct auth_fail *
-auth_fail_slot(const char *addr, const char *name, unsigned char key[32])
+/* One (address, name) pair's slot, its key computed once per request. */
+struct auth_guess {
+	struct auth_fail *f;
+	unsigned char key[32];
+};
+
+static void
+guess_find(struct auth_guess *g, const char *addr, const char *name)
 {
 	pthread_once(&auth_once, auth_init);
-	auth_mac(addr ? addr : "", name ? name : "", "throttle", key);
-	return &auth_fails[(key[0] | key[1] << 8) % AUTH_FAIL_SLOTS];
+	auth_mac(addr ? addr : "", name ? name : "", "throttle", g->key);
+	g->f = &auth_fails[(g->key[0] | g->key[1] << 8) % AUTH_FAIL_SLOTS];
 }
 
-int
-http_auth_throttled(const char *addr, const char *name, time_t now)
+static int
+guess_left(const struct auth_guess *g, time_t now)
 {
-	unsigned char key[32];
-	struct auth_fail *f = auth_fail_slot(addr, name, key);
+	const struct auth_fail *f = g->f;
 	int left = 0;
 
 	pthread_mutex_lock(&auth_mu);
-	if (ct_equal(f->key, key, sizeof key) && f->n >= HTTP_AUTH_FAILS &&
-	    now - f->since < HTTP_AUTH_WINDOW)
+	if (ct_equal(f->key, g->key, sizeof g->key) &&
+	    f->n >= HTTP_AUTH_FAILS && now - f->since < HTTP_AUTH_WINDOW)
 		left = (int)(f->since + HTTP_AUTH_WINDOW - now);
 	pthread_mutex_unlock(&auth_mu);
 	return left;
 }
 
+static void
+guess_note(const struct auth_guess *g, int ok, time_t now)
+{
+	struct auth_fail *f = g->f;
+	int mine;
+
+	pthread_mutex_lock(&auth_mu);
+	mine = ct_equal(f->key, g->key, sizeof g->key);
+	if (ok) {
+		if (mine)
+			memset(f, 0, sizeof *f);
+	} else {
+		if (!mine || now - f->since >= HTTP_AUTH_WINDOW) {
+			memcpy(f->key, g->key, sizeof g->key);
+			f->n = 0;
+			f->since = now;
+		}
+		f->n++;
+	}
+	pthread_mutex_unlock(&auth_mu);
+}
+
+int
+http_auth_throttled(const char *addr, const char *name, time_t now)
+{
+	struct auth_guess g;
+
+	guess_find(&g, addr, name);
+	return guess_left(&g, now);
+}
+
 void
 http_auth_note(const char *addr, const char *name, int ok, time_t now)
 {
-	unsigned char key[32];
-	struct auth_fail *f = auth_fail_slot(addr, name, key);
+	struct auth_guess g;
 
-	pthread_mutex_lock(&auth_mu);
-	if (!ct_equal(f->key, key, sizeof key) ||
-	    now - f->since >= HTTP_AUTH_WINDOW) {
-		if (ok && !ct_equal(f->key, key, sizeof key)) {
-			pthread_mutex_unlock(&auth_mu);
-			return;		/* nothing to clear */
-		}
-		memcpy(f->key, key, sizeof key);
-		f->n = 0;
-		f->since = now;
-	}
-	if (ok)
-		memset(f, 0, sizeof *f);
-	else
-		f->n++;
-	pthread_mutex_unlock(&auth_mu);
+	guess_find(&g, addr, name);
+	guess_note(&g, ok, now);
 }
 
 /* ---- requests and responses ------------------------------------------- */
@@ -465,20 +486,24 @@ authenticate(struct MHD_Connection *conn, struct req_ctx *ctx)
 {
 	char *pass = NULL, addr[64], qname[2 * AUTH_MAX_NAME + 8];
 	char *name = MHD_basic_auth_get_username_password(conn, &pass);
+	/* a request without credentials is not a guess */
+	int guess = name != NULL && pass != NULL, left = 0;
+	struct auth_guess g;
 	time_t now = time(NULL);
-	int left = 0;
 
-	client_addr(conn, addr, sizeof addr);
-	if (name != NULL && pass != NULL &&
-	    (left = http_auth_throttled(addr, name, now)) > 0) {
+	if (guess) {
+		client_addr(conn, addr, sizeof addr);
+		guess_find(&g, addr, name);
+		left = guess_left(&g, now);
+	}
+	if (left > 0) {
 		ctx->user = NULL;
 		log_warn("http auth throttled user=%s addr=%s seconds=%d",
 		    log_q(qname, sizeof qname, name), addr, left);
 	} else {
 		ctx->user = http_auth_check(ctx->cfg, name, pass);
-		/* a request without credentials is not a guess */
-		if (name != NULL && pass != NULL)
-			http_auth_note(addr, name, ctx->user != NULL, now);
+		if (guess)
+			guess_note(&g, ctx->user != NULL, now);
 	}
 	if (pass) {
 		explicit_bzero(pass, strlen(pass));
