@@ -36,10 +36,11 @@ set_etag(struct http_response *resp, int64_t etag)
  * object, for read-only subscriptions ("webcal") and backups. Each
  * object's components are copied line by line as stored (CRLF endings);
  * the objects' own VCALENDAR properties are dropped and each VTIMEZONE is
- * kept once per TZID. The ETag is the collection's sync token.
+ * kept once per TZID. The ETag is the collection's DAV:getetag.
  */
 struct export {
 	struct xml_buf out;
+	struct xml_buf tz;		/* the VTIMEZONE being read */
 	char **tzids;			/* VTIMEZONEs already written */
 	size_t ntz;
 };
@@ -64,20 +65,20 @@ export_tz_seen(struct export *x, const char *tzid, size_t n)
 	return 0;
 }
 
-/* One stored object: its components, unfolded lines never split. */
+/* One stored object: its components, unfolded lines never split. A
+ * VTIMEZONE is held in x->tz until its END says whether it is new. */
 static int
 export_one(void *arg, const struct store_object *o)
 {
 	struct export *x = arg;
 	const char *p = o->data, *end = o->data + o->len;
-	const char *tz = NULL;		/* start of a VTIMEZONE being held */
 	const char *tzid = NULL;
 	size_t tzid_len = 0;
-	int depth = 0, keep = 0;
+	int depth = 0, keep = 0, in_tz = 0;
 
-	while (p < end && !x->out.oom) {
+	while (p < end && !x->out.oom && !x->tz.oom) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		const char *e = nl ? nl : end, *next = nl ? nl + 1 : end;
+		const char *e = nl ? nl : end;
 		size_t n = (size_t)(e - p);
 		int cont = *p == ' ' || *p == '\t';
 
@@ -89,44 +90,36 @@ export_one(void *arg, const struct store_object *o)
 			keep = depth >= 2;
 			if (depth == 2 && n == 15 &&
 			    !strncasecmp(p, "BEGIN:VTIMEZONE", 15)) {
-				tz = p;
+				in_tz = 1;
 				tzid = NULL;
+				x->tz.len = 0;
 			}
-			if (tz != NULL && depth == 2 && n > 5 &&
+			if (in_tz && depth == 2 && n > 5 &&
 			    !strncasecmp(p, "TZID", 4) && (p[4] == ':' ||
 			    p[4] == ';')) {
 				tzid = memchr(p, ':', n);
 				tzid_len = tzid ? n - (size_t)(tzid - p) : 0;
 			}
 		}
-		if (keep && tz == NULL) {
-			xml_buf_add(&x->out, p, n);
-			xml_buf_add(&x->out, "\r\n", 2);
+		if (keep) {
+			struct xml_buf *dst = in_tz ? &x->tz : &x->out;
+			xml_buf_add(dst, p, n);
+			xml_buf_add(dst, "\r\n", 2);
 		}
 		if (!cont && n > 4 && !strncasecmp(p, "END:", 4)) {
-			if (tz != NULL && depth == 2) {
+			if (in_tz && depth == 2) {
 				/* the whole VTIMEZONE, unless written */
 				if (tzid == NULL || !export_tz_seen(x, tzid,
 				    tzid_len))
-					for (const char *q = tz; q < next;) {
-						const char *l = memchr(q, '\n',
-						    (size_t)(next - q));
-						size_t k = (size_t)((l ? l :
-						    next) - q);
-						if (k > 0 && q[k - 1] == '\r')
-							k--;
-						xml_buf_add(&x->out, q, k);
-						xml_buf_add(&x->out, "\r\n",
-						    2);
-						q = l ? l + 1 : next;
-					}
-				tz = NULL;
+					xml_buf_add(&x->out, x->tz.p,
+					    x->tz.len);
+				in_tz = 0;
 			}
 			depth--;
 		}
-		p = next;
+		p = nl ? nl + 1 : end;
 	}
-	return x->out.oom ? -1 : 0;
+	return x->out.oom || x->tz.oom ? -1 : 0;
 }
 
 static void
@@ -134,20 +127,14 @@ export_calendar(struct http_request *req, struct http_response *resp,
     struct dav_res *res)
 {
 	struct export x;
-	char etag[32], *body;
+	char *body;
 	size_t len = 0;
 	int rc;
 
-	snprintf(etag, sizeof etag, "\"c%" PRId64 "\"", res->coll.synctoken);
-	rc = dav_conditions(req, 1, -1);
-	if (rc == 0) {
-		const char *inm = http_header(req, "If-None-Match");
-		if (inm && strstr(inm, etag) != NULL)
-			rc = 304;
-	}
+	rc = dav_conditions(req, 1, res->coll.synctoken);
 	if (rc) {
 		http_respond(resp, rc, NULL, NULL, 0);
-		http_add_header(resp, "ETag", etag);
+		set_etag(resp, res->coll.synctoken);
 		return;
 	}
 	memset(&x, 0, sizeof x);
@@ -169,6 +156,7 @@ export_calendar(struct http_request *req, struct http_response *resp,
 	rc = store_object_list(req->srv->store, res->coll.id, 1, INT64_MIN,
 	    INT64_MAX, export_one, &x);
 	xml_buf_str(&x.out, "END:VCALENDAR\r\n");
+	xml_buf_free(&x.tz);
 	for (size_t i = 0; i < x.ntz; i++)
 		free(x.tzids[i]);
 	free(x.tzids);
@@ -180,7 +168,7 @@ export_calendar(struct http_request *req, struct http_response *resp,
 	body = xml_buf_take(&x.out, &len);
 	http_respond(resp, 200, NULL, body, len);
 	resp->content_type = CAL_CTYPE;
-	http_add_header(resp, "ETag", etag);
+	set_etag(resp, res->coll.synctoken);
 }
 
 void
@@ -194,8 +182,7 @@ dav_get(struct http_request *req, struct http_response *resp,
 		http_respond_text(resp, 404, "not found");
 		return;
 	}
-	if (res->kind != DAV_OBJECT && res->kind == DAV_COLL &&
-	    res->coll.is_calendar) {
+	if (res->kind == DAV_COLL && res->coll.is_calendar) {
 		export_calendar(req, resp, res);
 		return;
 	}

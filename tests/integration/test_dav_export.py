@@ -2,7 +2,8 @@
 """GET on a calendar collection: the whole calendar as one iCalendar
 object (what "subscribe to this calendar" URLs and backups use). Every
 event and task is in it once, byte for byte, each time zone once, no
-METHOD; python3-icalendar reads it back; the ETag follows
+METHOD; python3-icalendar reads it back; the ETag is the calendar's
+DAV:getetag and follows
 the collection's changes and If-None-Match gives 304; bob's calendar
 stays bob's; a plain collection still answers with a short text."""
 import os
@@ -80,7 +81,13 @@ def main():
         t.check("X-WR-CALNAME:Work\\, main\r\n" in text,
                 "calendar name, TEXT-escaped")
         etag = r.headers.get("etag")
-        t.check(etag is not None, "ETag: %s" % etag)
+        pf = cg.request("PROPFIND", CAL, body=(
+            '<D:propfind xmlns:D="DAV:"><D:prop><D:getetag/></D:prop>'
+            '</D:propfind>'), headers={"Depth": "0"})
+        t.check(etag is not None and ("<D:getetag>%s</D:getetag>" %
+                                      etag.replace('"', "&quot;"))
+                in pf.text(),
+                "ETag: %s, the calendar's DAV:getetag" % etag)
 
         # what a subscribing client does with it (python3-icalendar comes
         # with python3-caldav)
