@@ -401,23 +401,21 @@ sync_collection(struct report *rp, struct http_response *resp,
 	else
 		rc = store_changes_since(st, t->coll.id, since, sync_change,
 		    rp);
-	/* the walk's own stop (1) is also STORE_NOTFOUND's value */
-	if (rc == STORE_NOTFOUND && !rp->truncated) {
-		dav_error(resp, 403, XML_NS_DAV, "valid-sync-token", NULL);
-		return 1;
-	}
-	if (rc == 1 && rp->truncated) {
+	if (rp->truncated) {
+		/* the walk stopped itself: the rest from the last one on */
 		xml_buf_str(rp->out, "<D:response><D:href>");
 		xml_buf_href(rp->out, t->href);
 		xml_buf_printf(rp->out, "</D:href><D:status>%s</D:status>"
 		    "<D:error><D:number-of-matches-within-limits/></D:error>"
 		    "</D:response>", dav_status_line(507));
-		rc = 0;
 		token = rp->lastseq;
-	} else if (rp->maxseq > token)
-		token = rp->maxseq;
-	if (rc)
+	} else if (rc == STORE_NOTFOUND) {
+		dav_error(resp, 403, XML_NS_DAV, "valid-sync-token", NULL);
+		return 1;
+	} else if (rc)
 		return -1;
+	else if (rp->maxseq > token)
+		token = rp->maxseq;
 	xml_buf_printf(rp->out, "<D:sync-token>" DAV_SYNC_PREFIX "%" PRId64
 	    "/%" PRId64 "</D:sync-token>", t->coll.id, token);
 	return 0;
